@@ -1,0 +1,2 @@
+DROP TABLE permits;
+DROP TABLE water_zones;

@@ -1,0 +1,12 @@
+DROP TABLE water_users;
+DROP TABLE idempotency_keys;
+DROP TABLE login_failures;
+DROP TABLE revocations;
+DROP TABLE refresh_tokens;
+DROP TABLE service_accounts;
+DROP TABLE accounts;
+DROP TABLE departments;
+DROP TABLE counters;
+DROP TABLE change_feed;
+DROP TABLE audit_events;
+DROP TABLE ledger_head;

@@ -1,0 +1,332 @@
+//! The append-only audit trail (API.md §4.10) and the change feed (§4.11), written by [`record`] in the
+//! caller's transaction. Both take their sequence numbers from the single `ledger_head` row, whose row lock
+//! is held until commit: sequence numbers are therefore assigned in commit order, the hash chain never forks,
+//! and a change-feed reader that sees seq n+1 can rely on n being committed.
+
+pub mod routes;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::auth::{Principal, Role};
+use crate::db::schema::{audit_events, change_feed, ledger_head};
+use crate::db::DbConn;
+
+/// The entity types named across the contract (audit, change feed, exports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityType {
+    WaterUser,
+    Permit,
+    Withdrawal,
+    Zone,
+    FeeRate,
+    FeeAssessment,
+    Payment,
+    PlannedUser,
+    Plan,
+    Usage,
+    Inspection,
+    Rectification,
+    Evidence,
+    Case,
+    Publication,
+    Account,
+    Department,
+    ServiceAccount,
+}
+
+impl EntityType {
+    pub const ALL: [EntityType; 18] = [
+        Self::WaterUser,
+        Self::Permit,
+        Self::Withdrawal,
+        Self::Zone,
+        Self::FeeRate,
+        Self::FeeAssessment,
+        Self::Payment,
+        Self::PlannedUser,
+        Self::Plan,
+        Self::Usage,
+        Self::Inspection,
+        Self::Rectification,
+        Self::Evidence,
+        Self::Case,
+        Self::Publication,
+        Self::Account,
+        Self::Department,
+        Self::ServiceAccount,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WaterUser => "water_user",
+            Self::Permit => "permit",
+            Self::Withdrawal => "withdrawal",
+            Self::Zone => "zone",
+            Self::FeeRate => "fee_rate",
+            Self::FeeAssessment => "fee_assessment",
+            Self::Payment => "payment",
+            Self::PlannedUser => "planned_user",
+            Self::Plan => "plan",
+            Self::Usage => "usage",
+            Self::Inspection => "inspection",
+            Self::Rectification => "rectification",
+            Self::Evidence => "evidence",
+            Self::Case => "case",
+            Self::Publication => "publication",
+            Self::Account => "account",
+            Self::Department => "department",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// Accounts and service accounts stay out of the change feed: the platform may not read them.
+    pub fn in_change_feed(self) -> bool {
+        !matches!(self, Self::Account | Self::ServiceAccount)
+    }
+}
+
+/// Who did something, as kept in each audit event.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Actor {
+    pub sub: String,
+    pub username: Option<String>,
+    pub department: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+impl Actor {
+    pub fn system() -> Self {
+        Self { sub: "system".into(), username: Some("system".into()), department: None, roles: vec![] }
+    }
+
+    /// An unauthenticated caller (failed login), named by what they claimed to be.
+    pub fn anonymous(claimed_username: Option<&str>) -> Self {
+        Self {
+            sub: "anonymous".into(),
+            username: claimed_username.map(str::to_string),
+            department: None,
+            roles: vec![],
+        }
+    }
+}
+
+impl From<&Principal> for Actor {
+    fn from(p: &Principal) -> Self {
+        Self {
+            sub: p.sub.clone(),
+            username: p.username.clone(),
+            department: Some(p.department.clone()),
+            roles: p.roles.clone(),
+        }
+    }
+}
+
+/// What a write needs to know to audit itself: the actor and the request it came with.
+#[derive(Debug, Clone)]
+pub struct AuditCtx {
+    pub actor: Actor,
+    pub request_id: Option<String>,
+}
+
+/// One audited event. `entity` is set for changes to a record; `before`/`after` are the record as `GET`
+/// returns it (or `None` where it did not / no longer exists).
+pub struct Event<'a> {
+    pub action: &'a str,
+    pub entity: Option<(EntityType, &'a str)>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: &'a str) -> Self {
+        Self { action, entity: None, before: None, after: None }
+    }
+
+    pub fn entity(mut self, entity_type: EntityType, id: &'a str) -> Self {
+        self.entity = Some((entity_type, id));
+        self
+    }
+
+    pub fn before<T: Serialize>(mut self, v: &T) -> Self {
+        self.before = serde_json::to_value(v).ok();
+        self
+    }
+
+    pub fn after<T: Serialize>(mut self, v: &T) -> Self {
+        self.after = serde_json::to_value(v).ok();
+        self
+    }
+}
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    at: String,
+    actor_sub: &'a str,
+    actor_username: Option<&'a str>,
+    actor_department: Option<&'a str>,
+    actor_roles: &'a str,
+    action: &'a str,
+    entity_type: Option<&'a str>,
+    entity_id: Option<&'a str>,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+/// An audit row as stored.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: NaiveDateTime,
+    pub actor_sub: String,
+    pub actor_username: Option<String>,
+    pub actor_department: Option<String>,
+    pub actor_roles: String,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub before_data: Option<String>,
+    pub after_data: Option<String>,
+    pub request_id: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub fn format_instant(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl AuditRow {
+    /// SHA-256 over the previous hash and the canonical JSON of every other field.
+    pub fn compute_hash(&self) -> String {
+        let canonical = Canonical {
+            seq: self.seq,
+            at: format_instant(&self.at),
+            actor_sub: &self.actor_sub,
+            actor_username: self.actor_username.as_deref(),
+            actor_department: self.actor_department.as_deref(),
+            actor_roles: &self.actor_roles,
+            action: &self.action,
+            entity_type: self.entity_type.as_deref(),
+            entity_id: self.entity_id.as_deref(),
+            before: self.before_data.as_deref(),
+            after: self.after_data.as_deref(),
+            request_id: self.request_id.as_deref(),
+        };
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.as_bytes());
+        h.update(b"\n");
+        h.update(serde_json::to_vec(&canonical).expect("canonical event serialises"));
+        hex::encode(h.finalize())
+    }
+}
+
+/// Appends `event` to the audit chain and, for entity changes, to the change feed — inside the caller's
+/// transaction, so the record, its audit event and its feed entry commit or roll back together.
+pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<i64> {
+    use ledger_head::dsl as h;
+    let feed = event.entity.filter(|(t, _)| t.in_change_feed());
+    // Taking the row lock first serialises ledger writers until commit.
+    diesel::update(h::ledger_head.filter(h::id.eq(1)))
+        .set((h::audit_seq.eq(h::audit_seq + 1), h::change_seq.eq(h::change_seq + i64::from(feed.is_some()))))
+        .execute(conn)?;
+    let (seq, prev_hash, change_seq): (i64, String, i64) =
+        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash, h::change_seq)).first(conn)?;
+    let at = crate::db::now();
+    let before = event.before.as_ref().map(|v| v.to_string());
+    let after = event.after.as_ref().map(|v| v.to_string());
+    let mut row = AuditRow {
+        seq,
+        at,
+        actor_sub: ctx.actor.sub.clone(),
+        actor_username: ctx.actor.username.clone(),
+        actor_department: ctx.actor.department.clone(),
+        actor_roles: Role::join(&ctx.actor.roles),
+        action: event.action.to_string(),
+        entity_type: event.entity.map(|(t, _)| t.as_str().to_string()),
+        entity_id: event.entity.map(|(_, id)| id.to_string()),
+        before_data: before,
+        after_data: after.clone(),
+        request_id: ctx.request_id.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = row.compute_hash();
+    diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
+    diesel::update(h::ledger_head.filter(h::id.eq(1))).set(h::audit_hash.eq(&row.hash)).execute(conn)?;
+    if let Some((entity_type, entity_id)) = feed {
+        use change_feed::dsl as c;
+        diesel::insert_into(c::change_feed)
+            .values((
+                c::seq.eq(change_seq),
+                c::entity_type.eq(entity_type.as_str()),
+                c::entity_id.eq(entity_id),
+                c::op.eq(if after.is_some() { "upsert" } else { "delete" }),
+                c::occurred_at.eq(at),
+                c::data.eq(after),
+            ))
+            .execute(conn)?;
+    }
+    Ok(seq)
+}
+
+/// Result of re-walking the chain.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyReport {
+    pub ok: bool,
+    /// Number of events checked.
+    pub checked: i64,
+    /// The first event whose hash, link or sequence number does not hold; null when the chain is intact.
+    pub first_break_seq: Option<i64>,
+}
+
+/// Re-walks the whole chain in batches: each event's hash must match its content, link to the previous
+/// event's hash, and sequence numbers must run without gaps up to the head.
+pub fn verify(conn: &mut DbConn) -> QueryResult<VerifyReport> {
+    use audit_events::dsl as a;
+    const BATCH: i64 = 2000;
+    let (head_seq, head_hash): (i64, String) = ledger_head::table
+        .filter(ledger_head::id.eq(1))
+        .select((ledger_head::audit_seq, ledger_head::audit_hash))
+        .first(conn)?;
+    let mut prev = GENESIS_HASH.to_string();
+    let mut expected = 1i64;
+    let mut checked = 0i64;
+    loop {
+        let rows: Vec<AuditRow> = a::audit_events
+            .filter(a::seq.ge(expected))
+            .order(a::seq.asc())
+            .limit(BATCH)
+            .select(AuditRow::as_select())
+            .load(conn)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            checked += 1;
+            if row.seq != expected || row.prev_hash != prev || row.compute_hash() != row.hash {
+                return Ok(VerifyReport { ok: false, checked, first_break_seq: Some(expected.min(row.seq)) });
+            }
+            prev = row.hash.clone();
+            expected += 1;
+        }
+    }
+    // Events missing at the end (or a rewritten head) break the chain too.
+    if expected - 1 != head_seq || prev != head_hash {
+        return Ok(VerifyReport { ok: false, checked, first_break_seq: Some(expected) });
+    }
+    Ok(VerifyReport { ok: true, checked, first_break_seq: None })
+}

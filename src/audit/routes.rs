@@ -1,0 +1,132 @@
+//! `/api/v1/audit-events`: read-only. There is deliberately no route that changes or deletes an event.
+
+use actix_web::{get, web, HttpResponse};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{verify, Actor, AuditRow, VerifyReport};
+use crate::auth::{Authorized, Role};
+use crate::db::schema::audit_events as a;
+use crate::error::ApiResult;
+use crate::http::pagination::PageParams;
+use crate::http::{Page, PageQuery};
+use crate::policy;
+use crate::startup::AppState;
+
+policy!(
+    /// The audit log is for auditors and administrators (API.md §4.10).
+    AuditRead = [Admin, Auditor]
+);
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(verify_chain);
+}
+
+/// One audit event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEvent {
+    pub seq: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: String,
+    pub actor: Actor,
+    /// What happened, e.g. `water_user_created`, `login_failed`, `permission_denied`.
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    /// The record before the change (as GET showed it).
+    pub before: Option<serde_json::Value>,
+    /// The record after the change.
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this event.
+    pub hash: String,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            seq: r.seq,
+            at: super::format_instant(&r.at),
+            actor: Actor {
+                sub: r.actor_sub,
+                username: r.actor_username,
+                department: r.actor_department,
+                roles: Role::split(&r.actor_roles),
+            },
+            action: r.action,
+            entity_type: r.entity_type,
+            entity_id: r.entity_id,
+            before: r.before_data.and_then(|s| serde_json::from_str(&s).ok()),
+            after: r.after_data.and_then(|s| serde_json::from_str(&s).ok()),
+            request_id: r.request_id,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    /// Actor's subject (account id).
+    pub actor: Option<String>,
+    pub action: Option<String>,
+}
+
+/// Audit events in sequence order.
+#[utoipa::path(tag = "audit", params(PageQuery, AuditFilter), security(("bearer" = ["admin", "auditor"])),
+    responses((status = 200, description = "Events, oldest first", body = Page<AuditEvent>)))]
+#[get("/audit-events")]
+async fn list(
+    state: web::Data<AppState>,
+    _caller: Authorized<AuditRead>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<AuditFilter>,
+) -> ApiResult<HttpResponse> {
+    let p: PageParams<i64> = page.params()?;
+    let f = filter.into_inner();
+    let result = state
+        .db
+        .run(move |conn| {
+            let mut q = a::table.order(a::seq.asc()).limit(p.fetch()).select(AuditRow::as_select()).into_boxed();
+            if let Some(after) = p.after {
+                q = q.filter(a::seq.gt(after));
+            }
+            if let Some(v) = f.entity_type {
+                q = q.filter(a::entity_type.eq(v));
+            }
+            if let Some(v) = f.entity_id {
+                q = q.filter(a::entity_id.eq(v));
+            }
+            if let Some(v) = f.actor {
+                q = q.filter(a::actor_sub.eq(v));
+            }
+            if let Some(v) = f.action {
+                q = q.filter(a::action.eq(v));
+            }
+            let page = p.page(q.load(conn)?, |r: &AuditRow| r.seq);
+            Ok(Page {
+                items: page.items.into_iter().map(AuditEvent::from).collect::<Vec<_>>(),
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Re-walk the hash chain and report the first broken event, if any.
+#[utoipa::path(tag = "audit", security(("bearer" = ["admin", "auditor"])),
+    responses((status = 200, description = "Verification result", body = VerifyReport)))]
+#[get("/audit-events/verify")]
+async fn verify_chain(
+    state: web::Data<AppState>,
+    _caller: Authorized<AuditRead>,
+) -> ApiResult<web::Json<VerifyReport>> {
+    let report = state.db.run(|conn| Ok(verify(conn)?)).await?;
+    Ok(web::Json(report))
+}

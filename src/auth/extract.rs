@@ -1,0 +1,111 @@
+//! The extractors that authenticate a request and enforce a route's [`Policy`]; the only place where
+//! roles are checked against routes. Denials are written to the audit trail.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+
+use super::{Policy, Principal};
+use crate::audit::{self, Actor, AuditCtx, Event};
+use crate::error::ApiError;
+use crate::http::RequestId;
+use crate::startup::AppState;
+
+/// An authenticated caller and the request id, ready to audit what it does.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub fn ctx(&self) -> AuditCtx {
+        AuditCtx { actor: Actor::from(&self.principal), request_id: self.request_id.clone() }
+    }
+}
+
+pub fn request_id(req: &HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("app state missing"))?;
+    let token = bearer(req).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+    let principal = state.keys.verify(token).ok_or(ApiError::Unauthorized("the token is invalid or expired"))?;
+    if state.revocations.is_revoked(&principal) {
+        return Err(ApiError::Unauthorized("the token has been revoked"));
+    }
+    Ok(Caller { principal, request_id: request_id(req) })
+}
+
+/// Any caller with a valid token, whatever its roles.
+pub struct Authenticated(pub Caller);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = futures_util::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        futures_util::future::ready(authenticate(req).map(Authenticated))
+    }
+}
+
+impl Deref for Authenticated {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+/// A caller holding at least one of `P::ROLES`; others get 403 `forbidden`, and the refusal is audited.
+pub struct Authorized<P: Policy>(pub Caller, PhantomData<P>);
+
+impl<P: Policy> Deref for Authorized<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<P: Policy + 'static> FromRequest for Authorized<P> {
+    type Error = ApiError;
+    type Future = futures_util::future::Ready<Result<Self, ApiError>>;
+
+    /// Decides at once (before any other extractor reads the body), so a refused caller always gets 403.
+    /// The denial is audited in the background: its outcome does not change the answer.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let caller = match authenticate(req) {
+            Ok(c) => c,
+            Err(e) => return futures_util::future::ready(Err(e)),
+        };
+        if caller.principal.has_any(P::ROLES) {
+            return futures_util::future::ready(Ok(Authorized(caller, PhantomData)));
+        }
+        if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+            let target = format!("{} {}", req.method(), req.path());
+            let ctx = caller.ctx();
+            actix_web::rt::spawn(async move {
+                let written = state
+                    .db
+                    .write(move |conn| {
+                        let ev = Event::new("permission_denied").after(&serde_json::json!({ "request": target }));
+                        audit::record(conn, &ctx, ev).map_err(ApiError::from)
+                    })
+                    .await;
+                if let Err(e) = written {
+                    tracing::warn!(error = %e, "could not audit a permission denial");
+                }
+            });
+        }
+        futures_util::future::ready(Err(ApiError::Forbidden))
+    }
+}

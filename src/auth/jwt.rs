@@ -1,0 +1,181 @@
+//! Token signing and verification. The algorithm is pinned per key: HS256 for tokens this service issues,
+//! RS256 or EdDSA for configured external issuers; the token header never chooses the key or algorithm.
+
+use std::path::Path;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::{Principal, Role};
+use crate::config::{Secret, Settings};
+
+/// The claims of an access token (API.md §3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub department: String,
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+struct Verifier {
+    issuer: String,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+pub struct TokenKeys {
+    issuer: String,
+    audience: String,
+    encoding: EncodingKey,
+    verifiers: Vec<Verifier>,
+}
+
+#[derive(Deserialize)]
+struct ExternalIssuer {
+    issuer: String,
+    algorithm: String,
+    public_key_pem_file: String,
+    audience: Option<String>,
+}
+
+fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+    let mut v = Validation::new(alg);
+    v.algorithms = vec![alg];
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.leeway = 30;
+    v
+}
+
+impl TokenKeys {
+    pub fn new(secret: &Secret, issuer: &str, audience: &str) -> Self {
+        let bytes = secret.expose().as_bytes();
+        Self {
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            encoding: EncodingKey::from_secret(bytes),
+            verifiers: vec![Verifier {
+                issuer: issuer.to_string(),
+                key: DecodingKey::from_secret(bytes),
+                validation: validation(Algorithm::HS256, issuer, audience),
+            }],
+        }
+    }
+
+    /// Keys from the settings, including external issuers listed in `SHUIWU_JWT_EXTERNAL_ISSUERS`.
+    pub fn from_settings(settings: &Settings, secret: &Secret) -> Result<Self, String> {
+        let mut keys = Self::new(secret, &settings.jwt_issuer, &settings.jwt_audience);
+        if let Some(path) = &settings.jwt_external_issuers {
+            keys.add_external_from_file(path)?;
+        }
+        Ok(keys)
+    }
+
+    fn add_external_from_file(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let list: Vec<ExternalIssuer> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for ext in list {
+            let pem_path = base.join(&ext.public_key_pem_file);
+            let pem = std::fs::read(&pem_path).map_err(|e| format!("cannot read {}: {e}", pem_path.display()))?;
+            let audience = ext.audience.clone().unwrap_or_else(|| self.audience.clone());
+            self.add_external(&ext.issuer, &ext.algorithm, &pem, &audience)?;
+        }
+        Ok(())
+    }
+
+    /// Trusts tokens from `issuer` signed with `algorithm` (`RS256` or `EdDSA`) by the holder of this public key.
+    pub fn add_external(&mut self, issuer: &str, algorithm: &str, pem: &[u8], audience: &str) -> Result<(), String> {
+        if issuer == self.issuer {
+            return Err(format!("external issuer {issuer} has the service's own issuer name"));
+        }
+        let (alg, key) = match algorithm {
+            "RS256" => (Algorithm::RS256, DecodingKey::from_rsa_pem(pem)),
+            "EdDSA" => (Algorithm::EdDSA, DecodingKey::from_ed_pem(pem)),
+            other => return Err(format!("unsupported algorithm {other} for {issuer} (use RS256 or EdDSA)")),
+        };
+        let key = key.map_err(|e| format!("bad public key for {issuer}: {e}"))?;
+        self.verifiers.push(Verifier {
+            issuer: issuer.to_string(),
+            key,
+            validation: validation(alg, issuer, audience),
+        });
+        Ok(())
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Signs an HS256 access token; returns the token and its claims.
+    pub fn issue(
+        &self,
+        sub: &str,
+        username: Option<&str>,
+        department: &str,
+        roles: &[Role],
+        ttl: std::time::Duration,
+    ) -> (String, Claims) {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: sub.to_string(),
+            exp: now + ttl.as_secs() as i64,
+            nbf: now,
+            iat: now,
+            jti: uuid::Uuid::now_v7().to_string(),
+            department: department.to_string(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: username.map(str::to_string),
+        };
+        (self.sign(&claims), claims)
+    }
+
+    /// Signs arbitrary claims with the service key (HS256).
+    pub fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing with a byte key cannot fail")
+    }
+
+    /// Verifies a token: the verifier is chosen by the (unverified) `iss`, then signature, algorithm,
+    /// `iss`, `aud`, `exp` and `nbf` are all checked with that verifier's pinned settings.
+    pub fn verify(&self, token: &str) -> Option<Principal> {
+        #[derive(Deserialize)]
+        struct IssOnly {
+            iss: Option<String>,
+        }
+        let peek = jsonwebtoken::dangerous::insecure_decode::<IssOnly>(token).ok()?;
+        let iss = peek.claims.iss?;
+        let verifier = self.verifiers.iter().find(|v| v.issuer == iss)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()?;
+        let c = data.claims;
+        if c.jti.is_empty() || c.sub.is_empty() {
+            return None;
+        }
+        Some(Principal {
+            roles: c.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            sub: c.sub,
+            username: c.username,
+            department: c.department,
+            jti: c.jti,
+            iat: c.iat,
+            exp: c.exp,
+        })
+    }
+}

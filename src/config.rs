@@ -1,0 +1,191 @@
+//! Configuration from the environment (API.md §2), with command-line flags as an alternative.
+//! Secrets are wrapped so that neither `Debug` nor logs ever show them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::db::DatabaseUrl;
+
+/// A secret string: shown as `***` everywhere.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// `sqlite://PATH` (embedded) or `postgres://…`.
+    #[arg(
+        long,
+        env = "SHUIWU_DATABASE_URL",
+        default_value = "sqlite://./data/shuiwu.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// Listen address.
+    #[arg(long, env = "SHUIWU_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Where the generated JWT key and initial admin password are kept
+    /// (default: the SQLite file's folder, else `./data`).
+    #[arg(long, env = "SHUIWU_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+
+    /// HS256 key for tokens this service issues (≥ 32 bytes); generated once into the data dir when unset.
+    #[arg(long, env = "SHUIWU_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<Secret>,
+
+    #[arg(long, env = "SHUIWU_JWT_ISSUER", default_value = "shuiwu", global = true)]
+    pub jwt_issuer: String,
+
+    #[arg(long, env = "SHUIWU_JWT_AUDIENCE", default_value = "shuiwu-api", global = true)]
+    pub jwt_audience: String,
+
+    /// JSON file listing external token issuers: `[{"issuer", "algorithm": "RS256"|"EdDSA", "public_key_pem_file"}]`.
+    #[arg(long, env = "SHUIWU_JWT_EXTERNAL_ISSUERS", global = true)]
+    pub jwt_external_issuers: Option<PathBuf>,
+
+    /// Lifetime of access tokens.
+    #[arg(long, env = "SHUIWU_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = duration, global = true)]
+    pub access_token_ttl: Duration,
+
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "SHUIWU_REFRESH_TOKEN_TTL", default_value = "12h", value_parser = duration, global = true)]
+    pub refresh_token_ttl: Duration,
+
+    /// Password of the first account `admin` on an empty database.
+    #[arg(long, env = "SHUIWU_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true, global = true)]
+    pub bootstrap_admin_password: Option<Secret>,
+
+    /// Failed logins per username within the window before further attempts get 429.
+    #[arg(long, env = "SHUIWU_LOGIN_MAX_FAILURES", default_value_t = 5, global = true)]
+    pub login_max_failures: u32,
+
+    #[arg(long, env = "SHUIWU_LOGIN_WINDOW", default_value = "15m", value_parser = duration, global = true)]
+    pub login_window: Duration,
+
+    /// How often each instance reloads revoked tokens from the database.
+    #[arg(long, env = "SHUIWU_REVOCATION_REFRESH", default_value = "1s", value_parser = duration, global = true)]
+    pub revocation_refresh: Duration,
+
+    /// How long Idempotency-Key results are kept (at least 24 h per the contract).
+    #[arg(long, env = "SHUIWU_IDEMPOTENCY_TTL", default_value = "24h", value_parser = duration, global = true)]
+    pub idempotency_ttl: Duration,
+
+    /// Database connections per instance (default: 16 on PostgreSQL, 8 on SQLite).
+    #[arg(long, env = "SHUIWU_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
+
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "SHUIWU_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = duration, global = true)]
+    pub db_acquire_timeout: Duration,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SHUIWU_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Settings from the environment only (for tests and embedding).
+    pub fn from_env() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            s: Settings,
+        }
+        <Only as clap::Parser>::parse_from(["shuiwu"]).s
+    }
+
+    pub fn database(&self) -> Result<DatabaseUrl, String> {
+        DatabaseUrl::parse(&self.database_url)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Ok(url) = self.database() {
+            if let Some(path) = url.sqlite_path() {
+                if let Some(parent) = Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        return parent.to_path_buf();
+                    }
+                }
+            }
+        }
+        PathBuf::from("./data")
+    }
+}
+
+/// Writes a secret file readable by the owner only.
+pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+/// The HS256 key: from the setting, or from `<data dir>/jwt-secret`, generated there on first use.
+pub fn load_jwt_secret(settings: &Settings) -> Result<Secret, String> {
+    if let Some(s) = &settings.jwt_secret {
+        if s.expose().len() < 32 {
+            return Err("SHUIWU_JWT_SECRET must be at least 32 bytes".into());
+        }
+        return Ok(s.clone());
+    }
+    let path = settings.data_dir().join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => Ok(Secret(s.trim().to_string())),
+        Ok(_) => Err(format!("{} holds fewer than 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = crate::auth::random_token(48);
+            write_private_file(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a JWT signing key");
+            Ok(Secret(secret))
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,288 @@
+//! Database access: one connection type over SQLite and PostgreSQL, a bounded pool, and the helpers
+//! that run diesel work off the async workers inside a transaction.
+
+pub mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+/// One connection over either backend; which one is decided by the URL scheme (see [`Backend::from_url`]).
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database URL split into its backend and the string that backend's driver wants.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    pub backend: Backend,
+    target: String,
+}
+
+impl DatabaseUrl {
+    /// `sqlite://PATH` (also `sqlite:PATH`) or `postgres://…` / `postgresql://…`. Anything else is refused:
+    /// `MultiConnection::establish` would otherwise hand any string to SQLite as a file name.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if rest.is_empty() {
+                return Err("sqlite URL without a path".into());
+            }
+            Ok(Self { backend: Backend::Sqlite, target: rest.to_string() })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self { backend: Backend::Postgres, target: url.to_string() })
+        } else {
+            Err("database URL must start with sqlite:// or postgres://".into())
+        }
+    }
+
+    /// The SQLite file path, when this is an SQLite URL.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        (self.backend == Backend::Sqlite).then_some(self.target.as_str())
+    }
+
+    /// Opens one connection, with the SQLite pragmas applied.
+    pub fn establish(&self) -> ConnectionResult<DbConn> {
+        match self.backend {
+            Backend::Postgres => Ok(DbConn::Postgres(diesel::PgConnection::establish(&self.target)?)),
+            Backend::Sqlite => {
+                let mut conn = diesel::SqliteConnection::establish(&self.target)?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    /// Never prints credentials: only the backend and, for SQLite, the path.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.backend {
+            Backend::Sqlite => write!(f, "sqlite://{}", self.target),
+            Backend::Postgres => f.write_str("postgres://…"),
+        }
+    }
+}
+
+/// r2d2 manager that dispatches on the URL scheme instead of trying each backend in turn.
+pub struct Manager(DatabaseUrl);
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        self.0.establish().map_err(r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// Applies pending migrations of the right backend.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, String> {
+    let migrations = match conn {
+        DbConn::Postgres(_) => POSTGRES_MIGRATIONS,
+        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    conn.run_pending_migrations(migrations)
+        .map(|done| done.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| e.to_string())
+}
+
+/// True when no migration is pending (used by `/health/ready`).
+pub fn migrations_applied(conn: &mut DbConn) -> bool {
+    let migrations = match conn {
+        DbConn::Postgres(_) => POSTGRES_MIGRATIONS,
+        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    conn.has_pending_migration(migrations).map(|p| !p).unwrap_or(false)
+}
+
+/// Runs `f` inside a write transaction: `BEGIN IMMEDIATE` on SQLite (so concurrent writers queue on
+/// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL.
+pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    type Tm = <DbConn as Connection>::TransactionManager;
+    match f(conn) {
+        Ok(value) => match Tm::commit_transaction(conn) {
+            Ok(()) => Ok(value),
+            Err(commit_err) => {
+                // A failed COMMIT may leave the transaction open; roll it back so the pooled connection stays clean.
+                let _ = Tm::rollback_transaction(conn);
+                Err(commit_err.into())
+            }
+        },
+        Err(e) => {
+            let _ = Tm::rollback_transaction(conn);
+            Err(e)
+        }
+    }
+}
+
+/// Shared database handle: the pool plus a semaphore that bounds how many blocking tasks may wait on it,
+/// so a burst queues asynchronously instead of parking blocking threads for the pool's timeout.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+    pub backend: Backend,
+}
+
+impl Db {
+    pub fn connect(url: &DatabaseUrl, max_size: u32, acquire_timeout: Duration) -> Result<Self, String> {
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(acquire_timeout)
+            .test_on_check_out(false)
+            .build(Manager(url.clone()))
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        Ok(Self { pool, permits: Arc::new(Semaphore::new(max_size as usize)), acquire_timeout, backend: url.backend })
+    }
+
+    /// A connection for synchronous start-up work (migrations, bootstrap).
+    pub fn get_blocking(&self) -> Result<r2d2::PooledConnection<Manager>, ApiError> {
+        self.pool.get().map_err(|_| ApiError::Unavailable)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool, inside the caller's tracing span.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|_| ApiError::Unavailable)?;
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            let _permit = permit;
+            let mut conn = pool.get().map_err(|e| {
+                tracing::warn!(error = %e, "database connection unavailable");
+                ApiError::Unavailable
+            })?;
+            f(&mut conn)
+        })
+        .instrument(tracing::Span::current())
+        .await
+        .map_err(|_| ApiError::internal("blocking task was cancelled"))?
+    }
+
+    /// Like [`Db::run`], inside one write transaction (see [`write_transaction`]).
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, f)).await
+    }
+}
+
+/// True for a unique-constraint violation (the portable way to detect "already exists" without `ON CONFLICT`).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))
+}
+
+/// True for a foreign-key violation.
+pub fn is_foreign_key_violation(e: &diesel::result::Error) -> bool {
+    matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::ForeignKeyViolation, _))
+}
+
+/// The current instant, truncated to microseconds so it round-trips identically through both backends.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::{DurationRound, TimeDelta};
+    chrono::Utc::now()
+        .naive_utc()
+        .duration_trunc(TimeDelta::microseconds(1))
+        .expect("truncating to microseconds cannot overflow")
+}
+
+/// Increments a named counter and returns the new value. Safe under concurrency: the UPDATE takes the row lock
+/// (PostgreSQL) or runs in the single writer (SQLite) before the value is read.
+pub fn next_counter(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
+    use schema::counters::dsl as c;
+    let updated = diesel::update(c::counters.filter(c::name.eq(name))).set(c::value.eq(c::value + 1)).execute(conn)?;
+    if updated == 0 {
+        // First use. The insert runs in a savepoint so that losing a race to a concurrent first use
+        // leaves this transaction usable and we simply take the next value.
+        let inserted = conn
+            .transaction(|c| diesel::insert_into(c::counters).values((c::name.eq(name), c::value.eq(1i64))).execute(c));
+        match inserted {
+            Ok(_) => return Ok(1),
+            Err(e) if is_unique_violation(&e) => {
+                diesel::update(c::counters.filter(c::name.eq(name))).set(c::value.eq(c::value + 1)).execute(conn)?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    c::counters.filter(c::name.eq(name)).select(c::value).first(conn)
+}
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` escaped (use with `.escape('\\')`).
+pub fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for ch in text.trim().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+/// Runs start-up work (migrations, bootstrap) once across instances: under a session advisory lock on
+/// PostgreSQL; SQLite serialises writers by itself.
+pub fn with_startup_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, String>) -> Result<T, String> {
+    const LOCK_KEY: i64 = 0x5348_5549_5755; // "SHUIWU"
+    let is_pg = matches!(conn, DbConn::Postgres(_));
+    if is_pg {
+        diesel::sql_query(format!("SELECT pg_advisory_lock({LOCK_KEY})")).execute(conn).map_err(|e| e.to_string())?;
+    }
+    let result = f(conn);
+    if is_pg {
+        let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({LOCK_KEY})")).execute(conn);
+    }
+    result
+}

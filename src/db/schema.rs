@@ -1,0 +1,212 @@
+//! The portable schema, written by hand to fit both `migrations/sqlite` and `migrations/postgres`:
+//! only types both backends map the same way (Text, BigInt, Integer, Bool, Timestamp, Date, Double, Binary).
+
+diesel::table! {
+    ledger_head (id) {
+        id -> Integer,
+        audit_seq -> BigInt,
+        audit_hash -> Text,
+        change_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_sub -> Text,
+        actor_username -> Nullable<Text>,
+        actor_department -> Nullable<Text>,
+        actor_roles -> Text,
+        action -> Text,
+        entity_type -> Nullable<Text>,
+        entity_id -> Nullable<Text>,
+        before_data -> Nullable<Text>,
+        after_data -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    change_feed (seq) {
+        seq -> BigInt,
+        entity_type -> Text,
+        entity_id -> Text,
+        op -> Text,
+        occurred_at -> Timestamp,
+        data -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    departments (id) {
+        id -> Text,
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        username -> Text,
+        display_name -> Text,
+        department -> Text,
+        roles -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    service_accounts (id) {
+        id -> Text,
+        name -> Text,
+        client_id -> Text,
+        secret_hash -> Text,
+        department -> Text,
+        roles -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        subject -> Text,
+        family_id -> Text,
+        access_jti -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    revocations (id) {
+        id -> Text,
+        kind -> Text,
+        value -> Text,
+        not_before -> Nullable<Timestamp>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        username_key -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key) {
+        scope -> Text,
+        key -> Text,
+        request_hash -> Text,
+        state -> Text,
+        status_code -> Nullable<Integer>,
+        response_headers -> Nullable<Text>,
+        response_body -> Nullable<Binary>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    water_users (id) {
+        id -> Text,
+        name -> Text,
+        credit_code -> Text,
+        legal_representative -> Nullable<Text>,
+        region_code -> Text,
+        address -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    water_zones (id) {
+        id -> Text,
+        name -> Text,
+        source_type -> Text,
+        zone_class -> Text,
+        allowable_m3_per_year -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    permits (id) {
+        id -> Text,
+        permit_no -> Nullable<Text>,
+        holder_id -> Text,
+        zone_id -> Nullable<Text>,
+        source_type -> Text,
+        intake_method -> Nullable<Text>,
+        purpose -> Text,
+        intake_lat -> Nullable<Double>,
+        intake_lng -> Nullable<Double>,
+        intake_address -> Nullable<Text>,
+        annual_volume_m3 -> BigInt,
+        daily_max_volume_m3 -> Nullable<BigInt>,
+        return_location -> Nullable<Text>,
+        return_method -> Nullable<Text>,
+        meter_status -> Text,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        status -> Text,
+        submitted_on -> Nullable<Date>,
+        decided_on -> Nullable<Date>,
+        status_changed_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::joinable!(permits -> water_users (holder_id));
+diesel::joinable!(permits -> water_zones (zone_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    ledger_head,
+    audit_events,
+    change_feed,
+    counters,
+    departments,
+    accounts,
+    service_accounts,
+    refresh_tokens,
+    revocations,
+    login_failures,
+    idempotency_keys,
+    water_users,
+    water_zones,
+    permits,
+);

@@ -1,0 +1,105 @@
+//! `X-Request-Id` on every request and response, the request's tracing span, and the last line of defence
+//! for error bodies: every 4xx/5xx leaves as `application/problem+json` carrying `code` and `request_id`.
+
+use actix_web::body::{self, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+use crate::error::{ApiError, PROBLEM_JSON};
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Outermost middleware: assigns the request id (the caller's, when it sent a sane one) and normalises errors.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let res = next.call(req).await?.map_into_boxed_body();
+    let mut res = if res.status().as_u16() >= 400 { into_problem(res, &id).await } else { res };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+/// Puts `request_id` into a problem body, or replaces a non-problem error body with a problem for its status.
+async fn into_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    let status = res.status();
+    let (req, res) = res.into_parts();
+    let (mut head, body) = res.into_parts();
+    let mut problem = if is_problem {
+        body::to_bytes_limited(body, 256 * 1024)
+            .await
+            .ok()
+            .and_then(|b| b.ok())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+    } else {
+        None
+    }
+    .unwrap_or_else(|| serde_json::to_value(fallback_error(status).to_problem()).unwrap_or_default());
+    problem["request_id"] = serde_json::Value::String(id.to_string());
+    head.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    let bytes = serde_json::to_vec(&problem).unwrap_or_default();
+    head.headers_mut().remove(header::CONTENT_LENGTH);
+    let res = head.set_body(BoxBody::new(bytes));
+    ServiceResponse::new(req, res)
+}
+
+/// The closest problem for an error produced outside our handlers (actix internals).
+fn fallback_error(status: StatusCode) -> ApiError {
+    match status.as_u16() {
+        400 => ApiError::bad_request("validation_failed", "the request is malformed"),
+        401 => ApiError::Unauthorized("authentication required"),
+        403 => ApiError::Forbidden,
+        404 => ApiError::NotFound,
+        405 => ApiError::MethodNotAllowed { allow: vec![] },
+        412 => ApiError::PreconditionFailed,
+        413 => ApiError::PayloadTooLarge { limit: crate::http::json::MAX_BODY },
+        415 => ApiError::UnsupportedMediaType { expected: "application/json" },
+        428 => ApiError::PreconditionRequired,
+        429 => ApiError::RateLimited { retry_after_secs: 60 },
+        503 => ApiError::Unavailable,
+        s if s < 500 => ApiError::bad_request("bad_request", status.canonical_reason().unwrap_or("bad request")),
+        _ => ApiError::Internal(format!("status {status} without a problem body")),
+    }
+}
+
+/// Root span per request, carrying the request id.
+pub struct RootSpan;
+
+impl RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+        tracing_actix_web::root_span!(request, request_id = %id)
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

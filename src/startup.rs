@@ -1,0 +1,170 @@
+//! Building and running the service: database, migrations, bootstrap, keys, routes and middleware.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::revocation::Revocations;
+use crate::auth::TokenKeys;
+use crate::config::{load_jwt_secret, Settings};
+use crate::db::{Backend, Db};
+use crate::http::fallback::RouteTable;
+use crate::http::{idempotency, json, request_id};
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub keys: Arc<TokenKeys>,
+    pub revocations: Arc<Revocations>,
+    pub settings: Arc<Settings>,
+}
+
+/// Every route of the service; the OpenAPI document is generated from the same registration.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(crate::health::live).service(crate::health::ready).service(
+        scope::scope("/api/v1")
+            .configure(crate::auth::routes::routes)
+            .configure(crate::accounts::routes::routes)
+            .configure(crate::water_users::routes::routes)
+            .configure(crate::audit::routes::routes)
+            .configure(crate::changes::routes),
+    );
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+/// Opens the database, applies migrations and bootstraps the first admin (under a lock on PostgreSQL, so
+/// several instances starting together do this once).
+pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
+    let url = settings.database()?;
+    if let Some(path) = url.sqlite_path() {
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+    }
+    let pool_size = settings.db_pool_size.unwrap_or(match url.backend {
+        Backend::Postgres => 16,
+        Backend::Sqlite => 8,
+    });
+    let db = Db::connect(&url, pool_size, settings.db_acquire_timeout)?;
+    let mut conn = db.get_blocking().map_err(|_| format!("cannot connect to the database {url:?}"))?;
+    crate::db::with_startup_lock(&mut conn, |conn| {
+        let applied = crate::db::run_migrations(conn)?;
+        for m in &applied {
+            tracing::info!(migration = %m, "applied migration");
+        }
+        match crate::auth::bootstrap_admin(conn, settings)? {
+            Some(path) => tracing::warn!(
+                password_file = %path.display(),
+                "created the first account: sign in as `admin` with the password in this file, then change it"
+            ),
+            None if settings.bootstrap_admin_password.is_some() => {
+                tracing::info!("bootstrap admin: sign in as `admin` with SHUIWU_BOOTSTRAP_ADMIN_PASSWORD (if this database is new)")
+            }
+            None => {}
+        }
+        Ok(())
+    })?;
+    Ok(db)
+}
+
+impl Application {
+    /// Prepares everything and binds the listener (port 0 picks a free port, for tests).
+    pub fn build(settings: Settings) -> Result<Self, String> {
+        let db = prepare_database(&settings)?;
+        let secret = load_jwt_secret(&settings)?;
+        if db.backend == Backend::Postgres && settings.jwt_secret.is_none() {
+            tracing::warn!("SHUIWU_JWT_SECRET is not set: running several instances needs the same key on each");
+        }
+        let keys = Arc::new(TokenKeys::from_settings(&settings, &secret)?);
+        let revocations = Arc::new(Revocations::default());
+        {
+            let mut conn = db.get_blocking().map_err(|e| e.to_string())?;
+            revocations.reload(&mut conn).map_err(|e| e.to_string())?;
+        }
+        let listener =
+            TcpListener::bind(&settings.bind).map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let workers = settings.workers;
+        let state = web::Data::new(AppState { db, keys, revocations, settings: Arc::new(settings) });
+        let document = crate::openapi::document();
+        let spec = web::Data::new(crate::openapi::document_string());
+        let table = web::Data::new(RouteTable::from_document(&document));
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .into_utoipa_app()
+                .configure(routes)
+                .into_app()
+                .app_data(app_state.clone())
+                .app_data(table.clone())
+                .app_data(spec.clone())
+                .app_data(web::QueryConfig::default().error_handler(json::query_error))
+                .app_data(web::PathConfig::default().error_handler(json::path_error))
+                .route("/api-docs/openapi.json", web::get().to(serve_spec))
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json").persist_authorization(true)),
+                )
+                .default_service(web::to(crate::http::fallback::handler))
+                .wrap(from_fn(idempotency::middleware))
+                .wrap(TracingLogger::<request_id::RootSpan>::new())
+                .wrap(from_fn(request_id::middleware))
+        })
+        .listen(listener)
+        .map_err(|e| e.to_string())?;
+        if let Some(n) = workers {
+            server = server.workers(n);
+        }
+        let server = server.run();
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until stopped, with the background upkeep (revocation reload, expiry of old keys).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move { upkeep(state).await });
+        self.server.await
+    }
+}
+
+async fn serve_spec(spec: web::Data<String>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(spec.get_ref().clone())
+}
+
+async fn upkeep(state: web::Data<AppState>) {
+    let every = state.settings.revocation_refresh.max(std::time::Duration::from_millis(100));
+    let mut tick = actix_web::rt::time::interval(every);
+    let mut last_purge = std::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let revocations = state.revocations.clone();
+        if let Err(e) = state.db.run(move |conn| Ok(revocations.reload(conn)?)).await {
+            tracing::warn!(error = %e, "could not reload revoked tokens");
+        }
+        if last_purge.elapsed() >= std::time::Duration::from_secs(60) {
+            last_purge = std::time::Instant::now();
+            let settings = state.settings.clone();
+            match state.db.write(move |conn| Ok(crate::auth::purge_expired(conn, &settings)?)).await {
+                Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not purge expired rows"),
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+use serde_json::json;
+use shuiwu::auth::Role;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+on_both_databases!(every_error_is_a_problem, request_ids_are_echoed_or_made);
+
+async fn every_error_is_a_problem(app: TestApp) {
+    let t = app.token(&[Role::WaterResources]);
+    let before = app.count("SELECT COUNT(*) AS n FROM water_users");
+
+    // Malformed JSON.
+    let r = app.post("/api/v1/water-users").bearer(&t).raw("{\"name\": ", "application/json").send().await;
+    r.assert_problem(400, "validation_failed");
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("malformed JSON"));
+    // Wrong content type.
+    app.post("/api/v1/water-users")
+        .bearer(&t)
+        .raw("name=x", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .assert_problem(415, "unsupported_media_type");
+    app.post("/api/v1/water-users").bearer(&t).send().await.assert_problem(415, "unsupported_media_type");
+    // Unknown field, named.
+    let mut body = water_user_body("某公司", REAL_CODES[0]);
+    body["colour"] = json!("blue");
+    let r = app.post("/api/v1/water-users").bearer(&t).json(&body).send().await;
+    r.assert_problem(400, "validation_failed");
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains("unknown field `colour`"), "{}", r.text);
+    // Wrong type, with the field's path.
+    let mut body = water_user_body("某公司", REAL_CODES[0]);
+    body["region_code"] = json!(520381);
+    let r = app.post("/api/v1/water-users").bearer(&t).json(&body).send().await;
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "region_code");
+    // Over 1 MiB.
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(1024 * 1024 + 10));
+    app.post("/api/v1/water-users")
+        .bearer(&t)
+        .raw(big, "application/json")
+        .send()
+        .await
+        .assert_problem(413, "payload_too_large");
+    // Unknown route and wrong method.
+    app.get("/api/v1/nothing-here").bearer(&t).send().await.assert_problem(404, "not_found");
+    app.get("/elsewhere").send().await.assert_problem(404, "not_found");
+    let r = app.request(awc::http::Method::PUT, "/api/v1/water-users").bearer(&t).send().await;
+    r.assert_problem(405, "method_not_allowed");
+    assert_eq!(r.header("allow").as_deref(), Some("GET, POST"));
+    let r = app.request(awc::http::Method::PUT, "/api/v1/water-users/abc").bearer(&t).send().await;
+    r.assert_problem(405, "method_not_allowed");
+    assert_eq!(r.header("allow").as_deref(), Some("GET, DELETE, PATCH"));
+    // Bad list parameters.
+    app.get("/api/v1/water-users?limit=0").bearer(&t).send().await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/water-users?limit=501").bearer(&t).send().await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/water-users?limit=ten").bearer(&t).send().await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/water-users?cursor=not-a-cursor").bearer(&t).send().await.assert_problem(400, "validation_failed");
+    // Missing resource.
+    app.get("/api/v1/water-users/0000").bearer(&t).send().await.assert_problem(404, "not_found");
+    // Nothing was written by any of it, and nothing internal leaked.
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM water_users"), before);
+}
+
+async fn request_ids_are_echoed_or_made(app: TestApp) {
+    let r = app.get("/health/live").header("x-request-id", "trace-abc-123").send().await;
+    assert_eq!(r.header("x-request-id").as_deref(), Some("trace-abc-123"));
+    let r = app.get("/health/ready").send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let made = r.header("x-request-id").unwrap();
+    assert!(uuid::Uuid::parse_str(&made).is_ok());
+    // The id reaches the audit trail of the write it came with.
+    let t = app.token(&[Role::WaterSaving]);
+    let created = app
+        .post("/api/v1/water-users")
+        .bearer(&t)
+        .header("x-request-id", "req-created-1")
+        .json(&water_user_body("赤水某厂", REAL_CODES[1]))
+        .send()
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE request_id = 'req-created-1' AND action = 'water_user_created'"), 1);
+}
+
+#[actix_rt::test]
+async fn database_down_is_503() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.token(&[Role::Auditor]);
+    assert_eq!(app.get("/api/v1/water-users").bearer(&t).send().await.status, 200);
+    // Take the database away: no new connections, existing ones killed.
+    let name = app.database_url.rsplit('/').next().unwrap().to_string();
+    {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut admin = diesel::PgConnection::establish(&postgres_base_url()).unwrap();
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false; \
+                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
+            ))
+            .unwrap();
+    }
+    for _ in 0..3 {
+        let r = app.get("/api/v1/water-users").bearer(&t).send().await;
+        r.assert_problem(503, "service_unavailable");
+        assert!(!r.text.to_lowercase().contains("postgres") && !r.text.contains("pg_"), "{}", r.text);
+    }
+    app.get("/health/ready").send().await.assert_problem(503, "service_unavailable");
+    assert_eq!(app.get("/health/live").send().await.status, 200);
+    // And it recovers when the database is back.
+    {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut admin = diesel::PgConnection::establish(&postgres_base_url()).unwrap();
+        admin.batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).unwrap();
+    }
+    let mut ok = false;
+    for _ in 0..20 {
+        if app.get("/api/v1/water-users").bearer(&t).send().await.status == 200 {
+            ok = true;
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(ok, "service recovers once the database is back");
+}

@@ -1,0 +1,13 @@
+//! Black-box API tests: the real service on a random port, over HTTP, on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod audit;
+mod auth;
+mod cli;
+mod errors;
+mod machinery;
+mod openapi;
+mod roles;
+mod water_users;

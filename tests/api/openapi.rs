@@ -1,0 +1,59 @@
+use crate::helpers::*;
+
+fn committed() -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"))
+        .expect("openapi/openapi.json is committed")
+}
+
+/// The committed spec is what the code generates; regenerate with `cargo run -- openapi > openapi/openapi.json`.
+#[test]
+fn committed_spec_matches_the_code() {
+    let generated = shuiwu::openapi::document_string();
+    if generated != committed() {
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"), &generated)
+                .unwrap();
+        }
+        panic!("openapi/openapi.json is stale: run `cargo run -- openapi > openapi/openapi.json` (or UPDATE_OPENAPI=1 cargo test)");
+    }
+}
+
+#[test]
+fn every_operation_is_documented() {
+    let doc = shuiwu::openapi::document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{what} has a tag");
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.keys().any(|k| k.starts_with('2')), "{what} documents success");
+            assert!(responses.contains_key("500") && responses.contains_key("503"), "{what} documents server errors");
+            if op.get("x-roles").is_some() {
+                assert!(responses.contains_key("401"), "{what} documents 401");
+            }
+            if op.get("requestBody").is_some() {
+                assert!(
+                    responses.contains_key("400") && responses.contains_key("413") && responses.contains_key("415"),
+                    "{what}"
+                );
+            }
+            assert!(op["description"].as_str().unwrap().contains("**"), "{what} states who may call it");
+        }
+    }
+}
+
+#[actix_rt::test]
+async fn served_spec_and_swagger_ui() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let r = app.get("/api-docs/openapi.json").send().await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text, committed(), "the service serves the committed document byte for byte");
+    let ui = app.get("/swagger-ui/").send().await;
+    assert_eq!(ui.status, 200);
+    assert!(ui.text.contains("swagger"), "{}", &ui.text[..ui.text.len().min(200)]);
+    let init = app.get("/swagger-ui/swagger-initializer.js").send().await;
+    assert_eq!(init.status, 200);
+    assert!(init.text.contains("/api-docs/openapi.json"));
+}
