@@ -51,7 +51,7 @@ pub struct Settings {
         global = true,
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: Secret,
 
     /// Listen address.
     #[arg(long, env = "SHUIWU_BIND", default_value = "127.0.0.1:8080", global = true)]
@@ -103,7 +103,7 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_IDEMPOTENCY_TTL", default_value = "24h", value_parser = duration, global = true)]
     pub idempotency_ttl: Duration,
 
-    /// Database connections per instance (default: 16 on PostgreSQL, 8 on SQLite).
+    /// Database connections per instance (default: 4 per core).
     #[arg(long, env = "SHUIWU_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,
 
@@ -131,7 +131,7 @@ impl Settings {
     }
 
     pub fn database(&self) -> Result<DatabaseUrl, String> {
-        DatabaseUrl::parse(&self.database_url)
+        DatabaseUrl::parse(self.database_url.expose())
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -1,5 +1,7 @@
 //! Logging: `tracing` with pretty or JSON output, level from `RUST_LOG` (default `info`).
+//! Each request's span closes with one line: method, route, target, request id, status and duration.
 
+use tracing_subscriber::fmt::{self, format::FmtSpan};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -11,9 +13,9 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true))
+            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_events(FmtSpan::CLOSE))
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact()).try_init(),
+        LogFormat::Pretty => registry.with(fmt::layer().compact().with_span_events(FmtSpan::CLOSE)).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::RootSpanBuilder;
 
 use crate::error::{ApiError, PROBLEM_JSON};
 
@@ -90,16 +90,34 @@ fn fallback_error(status: StatusCode) -> ApiError {
     }
 }
 
-/// Root span per request, carrying the request id.
+/// Root span per request, carrying the request id. Closing it logs the request (see `telemetry`);
+/// client errors are not logged as events, server errors are.
 pub struct RootSpan;
 
 impl RootSpanBuilder for RootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let id = request.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-        tracing_actix_web::root_span!(request, request_id = %id)
+        let route = request.match_pattern().unwrap_or_else(|| "default".into());
+        tracing::info_span!(
+            "request",
+            http.method = %request.method(),
+            http.route = %route,
+            http.target = %request.uri(),
+            request_id = %id,
+            http.status_code = tracing::field::Empty,
+        )
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+        match outcome {
+            Ok(res) => {
+                span.record("http.status_code", res.status().as_u16());
+            }
+            Err(e) => {
+                let status = e.as_response_error().status_code().as_u16();
+                span.record("http.status_code", status);
+                tracing::error!(parent: &span, error = %e, "request failed");
+            }
+        }
     }
 }

@@ -64,7 +64,7 @@ pub fn test_settings(backend: Backend) -> (Settings, Option<String>, std::path::
         }
     };
     let mut s = Settings::from_env();
-    s.database_url = url.clone();
+    s.database_url = url.parse().unwrap();
     s.bind = "127.0.0.1:0".into();
     s.data_dir = Some(dir.clone());
     s.jwt_secret = Some(JWT_SECRET.parse::<Secret>().unwrap());
@@ -88,7 +88,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, pg_database, data_dir) = test_settings(backend);
     configure(&mut settings);
-    let database_url = settings.database_url.clone();
+    let database_url = settings.database_url.expose().to_string();
     let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
     let app = shuiwu::startup::Application::build(settings).expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
