@@ -124,3 +124,30 @@ async fn database_down_is_503() {
     }
     assert!(ok, "service recovers once the database is back");
 }
+
+#[actix_rt::test]
+async fn sqlite_locked_is_503_and_writes_nothing() {
+    // Another process holds the SQLite write lock past busy_timeout (5 s): writes answer 503, not 500,
+    // and leave nothing behind; once the lock is gone, writes go through.
+    let app = spawn_app(Backend::Sqlite).await;
+    let t = app.token(&[Role::WaterResources]);
+    let before = app.count("SELECT COUNT(*) AS n FROM audit_events");
+    let mut holder = app.db();
+    {
+        use diesel::connection::SimpleConnection;
+        let shuiwu::db::DbConn::Sqlite(c) = &mut holder else { unreachable!() };
+        c.batch_execute("BEGIN EXCLUSIVE; INSERT INTO counters (name, value) VALUES ('lock', 1);").unwrap();
+    }
+    let r = app.post("/api/v1/water-users").bearer(&t).json(&water_user_body("锁", REAL_CODES[0])).send().await;
+    r.assert_problem(503, "service_unavailable");
+    assert!(r.header("retry-after").is_some());
+    {
+        use diesel::connection::SimpleConnection;
+        let shuiwu::db::DbConn::Sqlite(c) = &mut holder else { unreachable!() };
+        c.batch_execute("ROLLBACK").unwrap();
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM water_users"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events"), before);
+    let ok = app.post("/api/v1/water-users").bearer(&t).json(&water_user_body("锁", REAL_CODES[0])).send().await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+}
