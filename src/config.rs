@@ -115,6 +115,10 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_WORKERS", global = true)]
     pub workers: Option<usize>,
 
+    /// First letter of new permit numbers (`D520181G2022-0001`).
+    #[arg(long, env = "SHUIWU_PERMIT_LETTER", default_value = "D", global = true)]
+    pub permit_letter: String,
+
     #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 }

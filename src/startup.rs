@@ -33,6 +33,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::auth::routes::routes)
             .configure(crate::accounts::routes::routes)
             .configure(crate::water_users::routes::routes)
+            .configure(crate::water_zones::routes::routes)
+            .configure(crate::permits::routes::routes)
+            .configure(crate::withdrawals::routes::routes)
             .configure(crate::audit::routes::routes)
             .configure(crate::changes::routes),
     );

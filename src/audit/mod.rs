@@ -3,6 +3,7 @@
 //! is held until commit: sequence numbers are therefore assigned in commit order, the hash chain never forks,
 //! and a change-feed reader that sees seq n+1 can rely on n being committed.
 
+pub mod history;
 pub mod routes;
 
 use chrono::NaiveDateTime;
@@ -144,11 +145,15 @@ pub struct Event<'a> {
     pub entity: Option<(EntityType, &'a str)>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+    /// Why (for actions that take a reason).
+    pub reason: Option<String>,
+    /// The business date of the step (`effective_date`), when it differs from the time of entry.
+    pub effective_date: Option<chrono::NaiveDate>,
 }
 
 impl<'a> Event<'a> {
     pub fn new(action: &'a str) -> Self {
-        Self { action, entity: None, before: None, after: None }
+        Self { action, entity: None, before: None, after: None, reason: None, effective_date: None }
     }
 
     pub fn entity(mut self, entity_type: EntityType, id: &'a str) -> Self {
@@ -163,6 +168,16 @@ impl<'a> Event<'a> {
 
     pub fn after<T: Serialize>(mut self, v: &T) -> Self {
         self.after = serde_json::to_value(v).ok();
+        self
+    }
+
+    pub fn reason(mut self, reason: Option<&str>) -> Self {
+        self.reason = reason.map(str::to_string);
+        self
+    }
+
+    pub fn effective_date(mut self, date: chrono::NaiveDate) -> Self {
+        self.effective_date = Some(date);
         self
     }
 }
@@ -183,6 +198,8 @@ struct Canonical<'a> {
     before: Option<&'a str>,
     after: Option<&'a str>,
     request_id: Option<&'a str>,
+    reason: Option<&'a str>,
+    effective_date: Option<String>,
 }
 
 /// An audit row as stored.
@@ -201,6 +218,8 @@ pub struct AuditRow {
     pub before_data: Option<String>,
     pub after_data: Option<String>,
     pub request_id: Option<String>,
+    pub reason: Option<String>,
+    pub effective_date: Option<chrono::NaiveDate>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -225,6 +244,8 @@ impl AuditRow {
             before: self.before_data.as_deref(),
             after: self.after_data.as_deref(),
             request_id: self.request_id.as_deref(),
+            reason: self.reason.as_deref(),
+            effective_date: self.effective_date.map(|d| d.to_string()),
         };
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
@@ -261,6 +282,8 @@ pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResul
         before_data: before,
         after_data: after.clone(),
         request_id: ctx.request_id.clone(),
+        reason: event.reason.clone(),
+        effective_date: event.effective_date,
         prev_hash,
         hash: String::new(),
     };

@@ -40,6 +40,11 @@ pub struct AuditEvent {
     /// The record after the change.
     pub after: Option<serde_json::Value>,
     pub request_id: Option<String>,
+    /// Why, for actions that take a reason.
+    pub reason: Option<String>,
+    /// The step's business date, for dated actions.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub effective_date: Option<chrono::NaiveDate>,
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this event.
     pub hash: String,
@@ -62,6 +67,8 @@ impl From<AuditRow> for AuditEvent {
             before: r.before_data.and_then(|s| serde_json::from_str(&s).ok()),
             after: r.after_data.and_then(|s| serde_json::from_str(&s).ok()),
             request_id: r.request_id,
+            reason: r.reason,
+            effective_date: r.effective_date,
             prev_hash: r.prev_hash,
             hash: r.hash,
         }

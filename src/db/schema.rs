@@ -24,6 +24,8 @@ diesel::table! {
         before_data -> Nullable<Text>,
         after_data -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        effective_date -> Nullable<Date>,
         prev_hash -> Text,
         hash -> Text,
     }
@@ -183,8 +185,30 @@ diesel::table! {
         valid_to -> Nullable<Date>,
         status -> Text,
         submitted_on -> Nullable<Date>,
-        decided_on -> Nullable<Date>,
-        status_changed_on -> Nullable<Date>,
+        approved_on -> Nullable<Date>,
+        rejected_on -> Nullable<Date>,
+        suspended_on -> Nullable<Date>,
+        revoked_on -> Nullable<Date>,
+        cancelled_on -> Nullable<Date>,
+        renewed_on -> Nullable<Date>,
+        last_step_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    withdrawals (id) {
+        id -> Text,
+        permit_id -> Text,
+        period -> Text,
+        revision -> Integer,
+        superseded -> Bool,
+        volume_m3 -> BigInt,
+        method -> Text,
+        reported_by -> Text,
+        note -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
@@ -193,6 +217,7 @@ diesel::table! {
 
 diesel::joinable!(permits -> water_users (holder_id));
 diesel::joinable!(permits -> water_zones (zone_id));
+diesel::joinable!(withdrawals -> permits (permit_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
@@ -209,4 +234,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     water_users,
     water_zones,
     permits,
+    withdrawals,
 );

@@ -101,3 +101,27 @@ pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest)
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::Validation { code: "validation_failed", errors: vec![FieldError::new("path", err.to_string())] }.into()
 }
+
+/// Like [`ApiJson`], but an empty body (no content at all) reads as `T::default()`: for actions whose body
+/// fields are all optional.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let bytes = read_body(&req, &mut payload, MAX_BODY).await?;
+            if bytes.is_empty() {
+                return Ok(OptionalJson(T::default()));
+            }
+            if !is_json(&req) {
+                return Err(ApiError::UnsupportedMediaType { expected: "application/json" });
+            }
+            parse(&bytes).map(OptionalJson)
+        })
+    }
+}

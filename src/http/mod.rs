@@ -9,6 +9,6 @@ pub mod pagination;
 pub mod request_id;
 
 pub use etag::{respond, IfMatch};
-pub use json::ApiJson;
+pub use json::{ApiJson, OptionalJson};
 pub use pagination::{Page, PageQuery};
 pub use request_id::RequestId;

@@ -9,5 +9,6 @@ mod cli;
 mod errors;
 mod machinery;
 mod openapi;
+mod permits;
 mod roles;
 mod water_users;

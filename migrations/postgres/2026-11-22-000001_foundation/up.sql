@@ -23,6 +23,8 @@ CREATE TABLE audit_events (
     before_data      TEXT,
     after_data       TEXT,
     request_id       TEXT,
+    reason           TEXT,
+    effective_date   DATE,
     prev_hash        TEXT NOT NULL,
     hash             TEXT NOT NULL
 );

@@ -1,2 +1,3 @@
+DROP TABLE withdrawals;
 DROP TABLE permits;
 DROP TABLE water_zones;

@@ -1,0 +1,263 @@
+//! 取水许可 — water-abstraction permits (API.md §4.3): the record, its states and rules. HTTP in `routes`.
+
+pub mod routes;
+pub mod rules;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::schema::permits;
+use crate::db::DbConn;
+use crate::text_enum;
+
+text_enum! {
+    /// Water source of a permit or zone.
+    pub enum SourceType {
+        Surface = "surface",
+        GroundwaterShallow = "groundwater_shallow",
+        GroundwaterDeep = "groundwater_deep",
+        Karst = "karst",
+        Reclaimed = "reclaimed",
+        MineDrainage = "mine_drainage",
+    }
+}
+
+impl SourceType {
+    /// Groundwater in the sense of the zone rules and the permit number's `G`.
+    pub fn is_groundwater(self) -> bool {
+        matches!(self, Self::GroundwaterShallow | Self::GroundwaterDeep | Self::Karst | Self::MineDrainage)
+    }
+}
+
+text_enum! {
+    pub enum Purpose {
+        Agricultural = "agricultural",
+        Industrial = "industrial",
+        PublicSupply = "public_supply",
+        Domestic = "domestic",
+        Service = "service",
+        Ecological = "ecological",
+        Other = "other",
+    }
+}
+
+text_enum! {
+    pub enum MeterStatus {
+        None = "none",
+        Ok = "ok",
+        Faulty = "faulty",
+    }
+}
+
+text_enum! {
+    /// A permit's status. `expired` is never stored: an approved or suspended permit past `valid_to` reads as expired.
+    pub enum PermitStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        Approved = "approved",
+        Rejected = "rejected",
+        Suspended = "suspended",
+        Revoked = "revoked",
+        Cancelled = "cancelled",
+        Expired = "expired",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = permits)]
+pub struct PermitRow {
+    pub id: String,
+    pub permit_no: Option<String>,
+    pub holder_id: String,
+    pub zone_id: Option<String>,
+    pub source_type: String,
+    pub intake_method: Option<String>,
+    pub purpose: String,
+    pub intake_lat: Option<f64>,
+    pub intake_lng: Option<f64>,
+    pub intake_address: Option<String>,
+    pub annual_volume_m3: i64,
+    pub daily_max_volume_m3: Option<i64>,
+    pub return_location: Option<String>,
+    pub return_method: Option<String>,
+    pub meter_status: String,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub status: String,
+    pub submitted_on: Option<NaiveDate>,
+    pub approved_on: Option<NaiveDate>,
+    pub rejected_on: Option<NaiveDate>,
+    pub suspended_on: Option<NaiveDate>,
+    pub revoked_on: Option<NaiveDate>,
+    pub cancelled_on: Option<NaiveDate>,
+    pub renewed_on: Option<NaiveDate>,
+    pub last_step_on: Option<NaiveDate>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl PermitRow {
+    pub fn stored_status(&self) -> PermitStatus {
+        PermitStatus::parse(&self.status).unwrap_or(PermitStatus::Draft)
+    }
+
+    /// The status as read on `today`: approved or suspended past `valid_to` is `expired`.
+    pub fn status_on(&self, today: NaiveDate) -> PermitStatus {
+        match self.stored_status() {
+            PermitStatus::Approved | PermitStatus::Suspended if self.valid_to.is_some_and(|to| to < today) => {
+                PermitStatus::Expired
+            }
+            s => s,
+        }
+    }
+
+    pub fn source(&self) -> SourceType {
+        SourceType::parse(&self.source_type).unwrap_or(SourceType::Surface)
+    }
+}
+
+/// Where the water is taken.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeLocation {
+    /// WGS-84 latitude.
+    pub lat: Option<f64>,
+    /// WGS-84 longitude.
+    pub lng: Option<f64>,
+    pub address: Option<String>,
+}
+
+/// A permit as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0193a0c4-0000-7000-8000-000000000101", "permit_no": "D520381G2026-0001", "holder_id": "0193a0c4-5f0e-7b61-9a3e-4c1d2e3f4a5b",
+    "zone_id": "0193a0c4-0000-7000-8000-000000000001", "source_type": "groundwater_deep", "intake_method": "机井",
+    "purpose": "industrial", "intake_location": {"lat": 28.59, "lng": 105.69, "address": "赤水市工业园区"},
+    "annual_volume_m3": 500000, "daily_max_volume_m3": 1800, "return_location": "赤水河", "return_method": "经处理达标后排放",
+    "meter_status": "ok", "valid_from": "2026-01-01", "valid_to": "2030-12-31", "status": "approved",
+    "submitted_on": "2025-12-01", "approved_on": "2025-12-20", "rejected_on": null, "suspended_on": null, "revoked_on": null,
+    "cancelled_on": null, "renewed_on": null, "created_at": "2025-11-20T02:00:00Z", "updated_at": "2025-12-20T06:00:00Z", "version": 3
+}))]
+pub struct Permit {
+    pub id: String,
+    /// Assigned on approval, e.g. `D520381G2026-0001`.
+    pub permit_no: Option<String>,
+    /// The water user holding the permit.
+    pub holder_id: String,
+    pub zone_id: Option<String>,
+    pub source_type: SourceType,
+    pub intake_method: Option<String>,
+    pub purpose: Purpose,
+    pub intake_location: IntakeLocation,
+    pub annual_volume_m3: i64,
+    pub daily_max_volume_m3: Option<i64>,
+    pub return_location: Option<String>,
+    pub return_method: Option<String>,
+    pub meter_status: MeterStatus,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_from: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub valid_to: Option<NaiveDate>,
+    pub status: PermitStatus,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub submitted_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub approved_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub rejected_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub suspended_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub revoked_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub cancelled_on: Option<NaiveDate>,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub renewed_on: Option<NaiveDate>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub created_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl Permit {
+    pub fn from_row(r: &PermitRow, today: NaiveDate) -> Self {
+        Self {
+            id: r.id.clone(),
+            permit_no: r.permit_no.clone(),
+            holder_id: r.holder_id.clone(),
+            zone_id: r.zone_id.clone(),
+            source_type: r.source(),
+            intake_method: r.intake_method.clone(),
+            purpose: Purpose::parse(&r.purpose).unwrap_or(Purpose::Other),
+            intake_location: IntakeLocation { lat: r.intake_lat, lng: r.intake_lng, address: r.intake_address.clone() },
+            annual_volume_m3: r.annual_volume_m3,
+            daily_max_volume_m3: r.daily_max_volume_m3,
+            return_location: r.return_location.clone(),
+            return_method: r.return_method.clone(),
+            meter_status: MeterStatus::parse(&r.meter_status).unwrap_or(MeterStatus::None),
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+            status: r.status_on(today),
+            submitted_on: r.submitted_on,
+            approved_on: r.approved_on,
+            rejected_on: r.rejected_on,
+            suspended_on: r.suspended_on,
+            revoked_on: r.revoked_on,
+            cancelled_on: r.cancelled_on,
+            renewed_on: r.renewed_on,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PermitRow>> {
+    permits::table.find(id).select(PermitRow::as_select()).first(conn).optional()
+}
+
+/// Writes every mutable column of `row` (the caller has checked the version it read).
+pub fn save(conn: &mut DbConn, row: &PermitRow) -> QueryResult<usize> {
+    use permits::dsl as p;
+    diesel::update(p::permits.find(&row.id))
+        .set((
+            (
+                p::permit_no.eq(&row.permit_no),
+                p::holder_id.eq(&row.holder_id),
+                p::zone_id.eq(&row.zone_id),
+                p::source_type.eq(&row.source_type),
+                p::intake_method.eq(&row.intake_method),
+                p::purpose.eq(&row.purpose),
+                p::intake_lat.eq(row.intake_lat),
+                p::intake_lng.eq(row.intake_lng),
+                p::intake_address.eq(&row.intake_address),
+                p::annual_volume_m3.eq(row.annual_volume_m3),
+                p::daily_max_volume_m3.eq(row.daily_max_volume_m3),
+                p::return_location.eq(&row.return_location),
+                p::return_method.eq(&row.return_method),
+                p::meter_status.eq(&row.meter_status),
+            ),
+            (
+                p::valid_from.eq(row.valid_from),
+                p::valid_to.eq(row.valid_to),
+                p::status.eq(&row.status),
+                p::submitted_on.eq(row.submitted_on),
+                p::approved_on.eq(row.approved_on),
+                p::rejected_on.eq(row.rejected_on),
+                p::suspended_on.eq(row.suspended_on),
+                p::revoked_on.eq(row.revoked_on),
+                p::cancelled_on.eq(row.cancelled_on),
+                p::renewed_on.eq(row.renewed_on),
+                p::last_step_on.eq(row.last_step_on),
+                p::updated_at.eq(row.updated_at),
+                p::version.eq(row.version),
+            ),
+        ))
+        .execute(conn)
+}

@@ -1,0 +1,203 @@
+//! The permit state machine and its rules (TL §§7, 20, 25; DXS §35), independent of HTTP.
+
+use chrono::{NaiveDate, TimeDelta};
+
+use super::{PermitRow, PermitStatus};
+use crate::db::DbConn;
+use crate::domain::dates::{add_years, effective_date, today};
+use crate::error::ApiError;
+use crate::text_enum;
+use crate::water_zones::{self, ZoneClass};
+
+/// Longest term of a permit (TL §25).
+pub const MAX_TERM_YEARS: u32 = 10;
+/// Renewal must be applied for at least this many days before expiry (TL §25).
+pub const RENEWAL_LEAD_DAYS: i64 = 45;
+
+text_enum! {
+    /// The actions of `POST /api/v1/permits/{id}/{action}`.
+    pub enum Action {
+        Submit = "submit",
+        Approve = "approve",
+        Reject = "reject",
+        Renew = "renew",
+        Suspend = "suspend",
+        Reinstate = "reinstate",
+        Revoke = "revoke",
+        Cancel = "cancel",
+    }
+}
+
+impl Action {
+    /// The statuses (as read today, `expired` included) the action may start from, and where it leads.
+    pub fn transition(self) -> (&'static [PermitStatus], PermitStatus) {
+        use PermitStatus::*;
+        match self {
+            Action::Submit => (&[Draft], Submitted),
+            Action::Approve => (&[Submitted], Approved),
+            Action::Reject => (&[Submitted], Rejected),
+            Action::Renew => (&[Approved], Approved),
+            Action::Suspend => (&[Approved], Suspended),
+            Action::Reinstate => (&[Suspended], Approved),
+            Action::Revoke => (&[Approved, Suspended], Revoked),
+            Action::Cancel => (&[Approved, Suspended], Cancelled),
+        }
+    }
+
+    pub fn requires_reason(self) -> bool {
+        matches!(self, Action::Reject | Action::Suspend | Action::Revoke | Action::Cancel)
+    }
+}
+
+/// What an action's body carries (fields an action does not use are refused by its own body type).
+#[derive(Debug, Default, Clone)]
+pub struct ActionInput {
+    pub reason: Option<String>,
+    pub effective_date: Option<NaiveDate>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub annual_volume_m3: Option<i64>,
+}
+
+/// Term checks shared by drafts and approvals: `valid_to` after `valid_from`, at most 10 years.
+pub fn check_term(valid_from: NaiveDate, valid_to: NaiveDate) -> Result<(), ApiError> {
+    if valid_to <= valid_from {
+        return Err(ApiError::invalid("valid_to", "must be after valid_from"));
+    }
+    if valid_to > add_years(valid_from, MAX_TERM_YEARS) {
+        return Err(ApiError::invalid("valid_to", format!("a permit's term is at most {MAX_TERM_YEARS} years")));
+    }
+    Ok(())
+}
+
+/// Zone rules for putting `volume` more into force in `zone_id`: prohibited zones take nothing, restricted
+/// zones no new groundwater, and the zone's approved total may not exceed its allowable volume. Takes the
+/// zone's row lock first so that concurrent approvals are checked one after the other.
+fn check_zone(conn: &mut DbConn, row: &PermitRow, extra_volume: i64, new_permit: bool) -> Result<(), ApiError> {
+    let Some(zone_id) = &row.zone_id else { return Ok(()) };
+    water_zones::lock(conn, zone_id)?;
+    let zone =
+        water_zones::find(conn, zone_id)?.ok_or_else(|| ApiError::internal("permit refers to a missing zone"))?;
+    match ZoneClass::parse(&zone.zone_class) {
+        Some(ZoneClass::Prohibited) => {
+            return Err(ApiError::conflict(
+                "zone_prohibited",
+                format!("zone {} is a prohibited zone (禁采区)", zone.name),
+            ));
+        }
+        Some(ZoneClass::Restricted) if new_permit && row.source().is_groundwater() => {
+            return Err(ApiError::conflict(
+                "zone_restricted",
+                format!("zone {} is restricted (限采区): no new groundwater permits", zone.name),
+            ));
+        }
+        _ => {}
+    }
+    if extra_volume > 0 {
+        let approved = water_zones::approved_total(conn, zone_id, today())?;
+        if approved + extra_volume > zone.allowable_m3_per_year {
+            return Err(ApiError::conflict(
+                "zone_cap_exceeded",
+                format!(
+                    "zone {} has {} of {} m³/year approved; {} more would exceed it",
+                    zone.name, approved, zone.allowable_m3_per_year, extra_volume
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Applies `action` to `row` (read in this transaction). Returns the updated row; the caller saves and audits it.
+pub fn apply(
+    conn: &mut DbConn,
+    before: &PermitRow,
+    action: Action,
+    input: &ActionInput,
+    letter: &str,
+) -> Result<PermitRow, ApiError> {
+    let today = today();
+    let current = before.status_on(today);
+    let (from, to) = action.transition();
+    if !from.contains(&current) {
+        return Err(ApiError::conflict(
+            "invalid_transition",
+            format!("cannot {} a permit that is {}", action.as_str(), current.as_str()),
+        ));
+    }
+    if action.requires_reason() && input.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ApiError::invalid("reason", format!("a reason is required to {}", action.as_str())));
+    }
+    let date = effective_date(input.effective_date, before.last_step_on)?;
+    let mut row = before.clone();
+    row.status = to.as_str().to_string();
+    row.last_step_on = Some(date);
+    match action {
+        Action::Submit => row.submitted_on = Some(date),
+        Action::Reject => row.rejected_on = Some(date),
+        Action::Suspend => row.suspended_on = Some(date),
+        Action::Reinstate => {}
+        Action::Revoke => row.revoked_on = Some(date),
+        Action::Cancel => row.cancelled_on = Some(date),
+        Action::Approve => {
+            let valid_from = input
+                .valid_from
+                .or(row.valid_from)
+                .ok_or_else(|| ApiError::invalid("valid_from", "is required to approve"))?;
+            let valid_to = input
+                .valid_to
+                .or(row.valid_to)
+                .ok_or_else(|| ApiError::invalid("valid_to", "is required to approve"))?;
+            check_term(valid_from, valid_to)?;
+            row.valid_from = Some(valid_from);
+            row.valid_to = Some(valid_to);
+            let in_force = valid_to >= today;
+            check_zone(conn, &row, if in_force { row.annual_volume_m3 } else { 0 }, true)?;
+            row.approved_on = Some(date);
+            row.permit_no = Some(next_permit_no(conn, &row, letter, date)?);
+        }
+        Action::Renew => {
+            let old_to = before.valid_to.ok_or_else(|| ApiError::internal("approved permit without valid_to"))?;
+            let new_to =
+                input.valid_to.ok_or_else(|| ApiError::invalid("valid_to", "the new end of the term is required"))?;
+            if date > old_to - TimeDelta::days(RENEWAL_LEAD_DAYS) {
+                return Err(ApiError::conflict(
+                    "renewal_too_late",
+                    format!("renewal must be applied for at least {RENEWAL_LEAD_DAYS} days before {old_to}"),
+                ));
+            }
+            if new_to <= old_to {
+                return Err(ApiError::invalid("valid_to", format!("must be after the current end of term {old_to}")));
+            }
+            if new_to > add_years(date, MAX_TERM_YEARS) {
+                return Err(ApiError::invalid(
+                    "valid_to",
+                    format!("the new term may run at most {MAX_TERM_YEARS} years from the renewal"),
+                ));
+            }
+            if let Some(v) = input.annual_volume_m3 {
+                if v <= 0 {
+                    return Err(ApiError::invalid("annual_volume_m3", "must be positive"));
+                }
+                row.annual_volume_m3 = v;
+            }
+            check_zone(conn, &row, row.annual_volume_m3 - before.annual_volume_m3, false)?;
+            row.valid_to = Some(new_to);
+            row.renewed_on = Some(date);
+        }
+    }
+    Ok(row)
+}
+
+/// The next permit number in the national pattern: letter, region code (the holder's), `S` surface or
+/// `G` groundwater, year of approval, serial per prefix and year — e.g. `D520181G2022-0001`. The counter row
+/// is locked until commit, so concurrent approvals never share a number.
+fn next_permit_no(conn: &mut DbConn, row: &PermitRow, letter: &str, date: NaiveDate) -> Result<String, ApiError> {
+    use chrono::Datelike;
+    let holder =
+        crate::water_users::find(conn, &row.holder_id)?.ok_or_else(|| ApiError::internal("permit without holder"))?;
+    let kind = if row.source().is_groundwater() { 'G' } else { 'S' };
+    let prefix = format!("{letter}{}{kind}{}", holder.region_code, date.year());
+    let serial = crate::db::next_counter(conn, &format!("permit_no:{prefix}"))?;
+    Ok(format!("{prefix}-{serial:04}"))
+}

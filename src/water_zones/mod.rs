@@ -1,0 +1,105 @@
+//! Zones with a total-quantity cap (取水总量控制 / 地下水可开采量), API.md §4.2. Queries here; HTTP in `routes`.
+
+pub mod routes;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::schema::{permits, water_zones};
+use crate::db::DbConn;
+use crate::permits::{PermitStatus, SourceType};
+use crate::text_enum;
+
+text_enum! {
+    /// `normal`, `restricted` (限采: no new groundwater permits) or `prohibited` (禁采: no permits).
+    pub enum ZoneClass {
+        Normal = "normal",
+        Restricted = "restricted",
+        Prohibited = "prohibited",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = water_zones)]
+pub struct ZoneRow {
+    pub id: String,
+    pub name: String,
+    pub source_type: String,
+    pub zone_class: String,
+    pub allowable_m3_per_year: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+/// A zone as the API shows it, with what is approved in it today.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "0193a0c4-0000-7000-8000-000000000001", "name": "赤水河岩溶地下水区", "source_type": "karst",
+    "zone_class": "restricted", "allowable_m3_per_year": 15150000, "approved_m3_per_year": 5000000, "utilization_pct": "33.0",
+    "created_at": "2026-01-05T02:00:00Z", "updated_at": "2026-01-05T02:00:00Z", "version": 1}))]
+pub struct Zone {
+    pub id: String,
+    pub name: String,
+    pub source_type: SourceType,
+    pub zone_class: ZoneClass,
+    /// 可开采量 / 控制总量 (m³ per year).
+    pub allowable_m3_per_year: i64,
+    /// Annual volume of the permits in force in this zone today.
+    pub approved_m3_per_year: i64,
+    /// approved / allowable × 100, one decimal, rounded half-up; null when nothing is allowable.
+    pub utilization_pct: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub created_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl Zone {
+    pub fn new(row: &ZoneRow, approved: i64) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            source_type: SourceType::parse(&row.source_type).unwrap_or(SourceType::Surface),
+            zone_class: ZoneClass::parse(&row.zone_class).unwrap_or(ZoneClass::Normal),
+            allowable_m3_per_year: row.allowable_m3_per_year,
+            approved_m3_per_year: approved,
+            utilization_pct: crate::domain::dates::percent_1dp(approved, row.allowable_m3_per_year),
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ZoneRow>> {
+    water_zones::table.find(id).select(ZoneRow::as_select()).first(conn).optional()
+}
+
+const SUM_ANNUAL: &str = "CAST(COALESCE(SUM(annual_volume_m3), 0) AS BIGINT)";
+
+/// Annual volume allocated in the zone on `on`: permits approved or suspended and not expired by then
+/// (including those whose term starts later: their volume is committed).
+pub fn approved_total(conn: &mut DbConn, zone_id: &str, on: NaiveDate) -> QueryResult<i64> {
+    permits::table
+        .filter(permits::zone_id.eq(zone_id))
+        .filter(permits::status.eq_any([PermitStatus::Approved.as_str(), PermitStatus::Suspended.as_str()]))
+        .filter(permits::valid_to.ge(on))
+        .select(sql::<BigInt>(SUM_ANNUAL))
+        .first(conn)
+}
+
+/// Takes the zone's row lock until commit, so that cap checks of concurrent approvals run one after the other.
+pub fn lock(conn: &mut DbConn, zone_id: &str) -> QueryResult<usize> {
+    diesel::update(water_zones::table.find(zone_id)).set(water_zones::version.eq(water_zones::version)).execute(conn)
+}
+
+pub fn view(conn: &mut DbConn, row: &ZoneRow) -> QueryResult<Zone> {
+    Ok(Zone::new(row, approved_total(conn, &row.id, crate::domain::dates::today())?))
+}

@@ -1,0 +1,232 @@
+//! `/api/v1/water-zones` (admin writes, everyone reads).
+
+use actix_web::http::StatusCode;
+use actix_web::{get, patch, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{find, view, Zone, ZoneClass, ZoneRow};
+use crate::audit::{self, EntityType, Event};
+use crate::auth::Authorized;
+use crate::db::is_unique_violation;
+use crate::db::schema::water_zones as z;
+use crate::domain::text::Checks;
+use crate::error::{ApiError, ApiResult};
+use crate::http::pagination::PageParams;
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::permits::SourceType;
+use crate::policy;
+use crate::startup::AppState;
+
+policy!(
+    /// Everyone reads zones.
+    ZonesRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+);
+policy!(
+    /// Zones are configuration.
+    ZonesWrite = [Admin]
+);
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(create).service(get_one).service(update);
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "赤水河岩溶地下水区", "source_type": "karst", "zone_class": "restricted", "allowable_m3_per_year": 15150000}))]
+pub struct NewZone {
+    pub name: String,
+    pub source_type: SourceType,
+    pub zone_class: ZoneClass,
+    pub allowable_m3_per_year: i64,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"allowable_m3_per_year": 16000000}))]
+pub struct ZonePatch {
+    pub name: Option<String>,
+    pub source_type: Option<SourceType>,
+    pub zone_class: Option<ZoneClass>,
+    pub allowable_m3_per_year: Option<i64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ZoneFilter {
+    pub zone_class: Option<ZoneClass>,
+    pub source_type: Option<SourceType>,
+}
+
+fn unique_name(e: diesel::result::Error) -> ApiError {
+    if is_unique_violation(&e) {
+        ApiError::conflict("conflict", "a zone with this name exists")
+    } else {
+        e.into()
+    }
+}
+
+/// List zones with their approved totals and utilisation.
+#[utoipa::path(tag = "water-zones", params(PageQuery, ZoneFilter),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "Zones", body = Page<Zone>)))]
+#[get("/water-zones")]
+async fn list(
+    state: web::Data<AppState>,
+    _caller: Authorized<ZonesRead>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<ZoneFilter>,
+) -> ApiResult<HttpResponse> {
+    let p: PageParams<String> = page.params()?;
+    let f = filter.into_inner();
+    let result = state
+        .db
+        .run(move |conn| {
+            let mut q = z::table.order(z::id.asc()).limit(p.fetch()).select(ZoneRow::as_select()).into_boxed();
+            if let Some(after) = &p.after {
+                q = q.filter(z::id.gt(after.clone()));
+            }
+            if let Some(c) = f.zone_class {
+                q = q.filter(z::zone_class.eq(c.as_str()));
+            }
+            if let Some(s) = f.source_type {
+                q = q.filter(z::source_type.eq(s.as_str()));
+            }
+            let page = p.page(q.load(conn)?, |r: &ZoneRow| r.id.clone());
+            let items = page.items.iter().map(|r| view(conn, r)).collect::<QueryResult<Vec<_>>>()?;
+            Ok(Page { items, next_cursor: page.next_cursor })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Define a zone.
+#[utoipa::path(tag = "water-zones", request_body = NewZone, security(("bearer" = ["admin"])),
+    responses((status = 201, description = "Created", body = Zone),
+        (status = 409, description = "Name taken (`conflict`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/water-zones")]
+async fn create(
+    state: web::Data<AppState>,
+    caller: Authorized<ZonesWrite>,
+    body: ApiJson<NewZone>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let mut c = Checks::new();
+    let name = c.required("name", &b.name, 200);
+    if b.allowable_m3_per_year < 0 {
+        c.fail("allowable_m3_per_year", "must not be negative");
+    }
+    c.finish()?;
+    let now = crate::db::now();
+    let row = ZoneRow {
+        id: crate::domain::new_id(),
+        name,
+        source_type: b.source_type.as_str().into(),
+        zone_class: b.zone_class.as_str().into(),
+        allowable_m3_per_year: b.allowable_m3_per_year,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let ctx = caller.ctx();
+    let zone = state
+        .db
+        .write(move |conn| {
+            diesel::insert_into(z::table).values(&row).execute(conn).map_err(unique_name)?;
+            let zone = view(conn, &row)?;
+            audit::record(conn, &ctx, Event::new("zone_created").entity(EntityType::Zone, &row.id).after(&zone))?;
+            Ok(zone)
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, zone.version, &zone))
+}
+
+/// One zone.
+#[utoipa::path(tag = "water-zones", params(("id" = String, Path)),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "The zone", body = Zone, headers(("ETag" = String)))))]
+#[get("/water-zones/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    _caller: Authorized<ZonesRead>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let zone = state
+        .db
+        .run(move |conn| {
+            let row = find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            Ok(view(conn, &row)?)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, zone.version, &zone))
+}
+
+/// Change a zone (its cap applies to later approvals).
+#[utoipa::path(tag = "water-zones", params(("id" = String, Path), ("If-Match" = String, Header, description = "The zone's ETag")),
+    request_body = ZonePatch, security(("bearer" = ["admin"])),
+    responses((status = 200, description = "Updated", body = Zone, headers(("ETag" = String))),
+        (status = 409, description = "Name taken (`conflict`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[patch("/water-zones/{id}")]
+async fn update(
+    state: web::Data<AppState>,
+    caller: Authorized<ZonesWrite>,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<ZonePatch>,
+) -> ApiResult<HttpResponse> {
+    if_match.require()?;
+    let b = body.0;
+    let mut c = Checks::new();
+    let name = b.name.as_deref().map(|v| c.required("name", v, 200));
+    if b.allowable_m3_per_year.is_some_and(|v| v < 0) {
+        c.fail("allowable_m3_per_year", "must not be negative");
+    }
+    c.finish()?;
+    let ctx = caller.ctx();
+    let id = id.into_inner();
+    let zone = state
+        .db
+        .write(move |conn| {
+            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            if_match.check(before.version)?;
+            let before_view = view(conn, &before)?;
+            let mut after = before.clone();
+            if let Some(v) = name {
+                after.name = v;
+            }
+            if let Some(v) = b.source_type {
+                after.source_type = v.as_str().into();
+            }
+            if let Some(v) = b.zone_class {
+                after.zone_class = v.as_str().into();
+            }
+            if let Some(v) = b.allowable_m3_per_year {
+                after.allowable_m3_per_year = v;
+            }
+            after.version += 1;
+            after.updated_at = crate::db::now();
+            diesel::update(z::table.find(&id))
+                .set((
+                    z::name.eq(&after.name),
+                    z::source_type.eq(&after.source_type),
+                    z::zone_class.eq(&after.zone_class),
+                    z::allowable_m3_per_year.eq(after.allowable_m3_per_year),
+                    z::version.eq(after.version),
+                    z::updated_at.eq(after.updated_at),
+                ))
+                .execute(conn)
+                .map_err(unique_name)?;
+            let zone = view(conn, &after)?;
+            audit::record(
+                conn,
+                &ctx,
+                Event::new("zone_updated").entity(EntityType::Zone, &id).before(&before_view).after(&zone),
+            )?;
+            Ok(zone)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, zone.version, &zone))
+}

@@ -1,0 +1,145 @@
+//! Monthly withdrawals per permit (API.md §4.4). One current record per permit and month; a correction adds a
+//! revision and keeps the superseded one. Queries and rules here; HTTP in `routes`.
+
+pub mod routes;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::db::schema::withdrawals;
+use crate::db::DbConn;
+use crate::domain::dates::Month;
+use crate::error::ApiError;
+use crate::permits::{PermitRow, PermitStatus};
+use crate::text_enum;
+
+text_enum! {
+    /// How the volume was obtained; `max_capacity` when the meter is missing or faulty (daily maximum × days).
+    pub enum Method {
+        OnlineMeter = "online_meter",
+        ManualReading = "manual_reading",
+        MaxCapacity = "max_capacity",
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = withdrawals)]
+pub struct WithdrawalRow {
+    pub id: String,
+    pub permit_id: String,
+    pub period: String,
+    pub revision: i32,
+    pub superseded: bool,
+    pub volume_m3: i64,
+    pub method: String,
+    pub reported_by: String,
+    pub note: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "0193a0c4-0000-7000-8000-000000000201", "permit_id": "0193a0c4-0000-7000-8000-000000000101",
+    "period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台", "note": null,
+    "revision": 1, "superseded": false, "created_at": "2026-04-02T01:00:00Z", "updated_at": "2026-04-02T01:00:00Z", "version": 1}))]
+pub struct Withdrawal {
+    pub id: String,
+    pub permit_id: String,
+    /// The month, `YYYY-MM`.
+    pub period: String,
+    pub volume_m3: i64,
+    pub method: Method,
+    pub reported_by: String,
+    pub note: Option<String>,
+    /// 1 for the first report of the month, +1 for each correction.
+    pub revision: i32,
+    /// True once a later revision replaced this one.
+    pub superseded: bool,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub created_at: NaiveDateTime,
+    #[schema(value_type = String, format = DateTime)]
+    #[serde(with = "crate::domain::instant")]
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl From<&WithdrawalRow> for Withdrawal {
+    fn from(r: &WithdrawalRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            permit_id: r.permit_id.clone(),
+            period: r.period.clone(),
+            volume_m3: r.volume_m3,
+            method: Method::parse(&r.method).unwrap_or(Method::ManualReading),
+            reported_by: r.reported_by.clone(),
+            note: r.note.clone(),
+            revision: r.revision,
+            superseded: r.superseded,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+/// The days of `month` on which the permit was in force (approved, within its term, before revocation or
+/// cancellation). Empty when it was not active that month: withdrawals for such a month are refused.
+pub fn active_days(permit: &PermitRow, month: Month) -> Option<(NaiveDate, NaiveDate)> {
+    let issued = matches!(
+        permit.stored_status(),
+        PermitStatus::Approved | PermitStatus::Suspended | PermitStatus::Revoked | PermitStatus::Cancelled
+    ) && permit.approved_on.is_some();
+    if !issued {
+        return None;
+    }
+    let (from, mut to) = (permit.valid_from?, permit.valid_to?);
+    if let Some(end) = permit.revoked_on.or(permit.cancelled_on) {
+        to = to.min(end);
+    }
+    let start = from.max(month.first_day());
+    let end = to.min(month.last_day());
+    (start <= end).then_some((start, end))
+}
+
+/// The volume to record: as reported, or for `max_capacity` the permit's daily maximum × active days.
+pub fn volume_for(
+    permit: &PermitRow,
+    method: Method,
+    reported: Option<i64>,
+    days: (NaiveDate, NaiveDate),
+) -> Result<i64, ApiError> {
+    match method {
+        Method::MaxCapacity => {
+            let daily = permit.daily_max_volume_m3.ok_or_else(|| {
+                ApiError::conflict("no_daily_maximum", "the permit states no daily maximum to charge by (max_capacity)")
+            })?;
+            let computed = daily * ((days.1 - days.0).num_days() + 1);
+            match reported {
+                Some(v) if v != computed => Err(ApiError::invalid(
+                    "volume_m3",
+                    format!("max_capacity is the daily maximum × days = {computed}; omit volume_m3 or send that"),
+                )),
+                _ => Ok(computed),
+            }
+        }
+        _ => match reported {
+            Some(v) if v >= 0 => Ok(v),
+            Some(_) => Err(ApiError::invalid("volume_m3", "must not be negative")),
+            None => Err(ApiError::invalid("volume_m3", "is required unless method is max_capacity")),
+        },
+    }
+}
+
+pub fn current(conn: &mut DbConn, permit_id: &str, period: &str) -> QueryResult<Option<WithdrawalRow>> {
+    withdrawals::table
+        .filter(withdrawals::permit_id.eq(permit_id))
+        .filter(withdrawals::period.eq(period))
+        .filter(withdrawals::superseded.eq(false))
+        .select(WithdrawalRow::as_select())
+        .first(conn)
+        .optional()
+}

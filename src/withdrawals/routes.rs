@@ -1,0 +1,269 @@
+//! `/api/v1/permits/{id}/withdrawals` and `/api/v1/withdrawals`.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::{active_days, current, volume_for, Method, Withdrawal, WithdrawalRow};
+use crate::audit::{self, EntityType, Event};
+use crate::auth::Authorized;
+use crate::db::is_unique_violation;
+use crate::db::schema::withdrawals as wd;
+use crate::domain::dates::{today, Month};
+use crate::domain::text::Checks;
+use crate::error::{ApiError, ApiResult};
+use crate::http::pagination::PageParams;
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::permits;
+use crate::policy;
+use crate::startup::AppState;
+
+policy!(
+    /// Everyone reads withdrawals.
+    WithdrawalsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+);
+policy!(
+    /// 水资源管理科, and the provincial platform pushing online-meter readings.
+    WithdrawalsWrite = [WaterResources, Platform]
+);
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(record).service(list_for_permit).service(list).service(get_one);
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台"}))]
+pub struct NewWithdrawal {
+    /// The month, `YYYY-MM`; inside the permit's validity, not in the future.
+    pub period: String,
+    /// Omit for `max_capacity` (computed as daily maximum × days).
+    pub volume_m3: Option<i64>,
+    pub method: Method,
+    /// Who reported it (default: the caller).
+    pub reported_by: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WithdrawalFilter {
+    pub permit_id: Option<String>,
+    /// From this month (`YYYY-MM`), inclusive.
+    pub period_from: Option<String>,
+    /// To this month, inclusive.
+    pub period_to: Option<String>,
+    pub method: Option<Method>,
+    /// Also list superseded revisions (default false).
+    pub include_superseded: Option<bool>,
+}
+
+fn month_param(field: &str, v: Option<&str>) -> ApiResult<Option<String>> {
+    v.map(|s| {
+        Month::parse(s).map(|m| m.to_string()).ok_or_else(|| ApiError::invalid(field, "must be a month, YYYY-MM"))
+    })
+    .transpose()
+}
+
+/// Record a month's withdrawal. A second report for the same month is a correction: it becomes the current
+/// revision and the previous one is kept, superseded.
+#[utoipa::path(tag = "withdrawals", params(("id" = String, Path, description = "Permit id"),
+        ("If-Match" = Option<String>, Header, description = "Optional: the permit's ETag")),
+    request_body = NewWithdrawal, security(("bearer" = ["water_resources", "platform"])),
+    responses((status = 201, description = "Recorded", body = Withdrawal, headers(("ETag" = String))),
+        (status = 409, description = "The permit was not active that month (`permit_not_active`), has no daily maximum for `max_capacity` (`no_daily_maximum`), or a concurrent report won (`conflict`)",
+            body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/permits/{id}/withdrawals")]
+async fn record(
+    state: web::Data<AppState>,
+    caller: Authorized<WithdrawalsWrite>,
+    id: web::Path<String>,
+    if_match: IfMatch,
+    body: ApiJson<NewWithdrawal>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let mut c = Checks::new();
+    let month = Month::parse(b.period.trim());
+    if month.is_none() {
+        c.fail("period", "must be a month, YYYY-MM");
+    }
+    let reported_by = c.optional("reported_by", b.reported_by.as_deref(), 100);
+    let note = c.optional("note", b.note.as_deref(), 1000);
+    c.finish()?;
+    let month = month.expect("checked");
+    if month > Month::of(today()) {
+        return Err(ApiError::invalid("period", "must not lie in the future"));
+    }
+    let reported_by =
+        reported_by.or_else(|| caller.principal.username.clone()).unwrap_or_else(|| caller.principal.sub.clone());
+    let ctx = caller.ctx();
+    let permit_id = id.into_inner();
+    let row = state
+        .db
+        .write(move |conn| {
+            let permit = permits::find(conn, &permit_id)?.ok_or(ApiError::NotFound)?;
+            if_match.check_if_present(permit.version)?;
+            let days = active_days(&permit, month).ok_or_else(|| {
+                ApiError::conflict("permit_not_active", format!("the permit was not in force in {month}"))
+            })?;
+            let volume = volume_for(&permit, b.method, b.volume_m3, days)?;
+            let period = month.to_string();
+            let previous = current(conn, &permit_id, &period)?;
+            let now = crate::db::now();
+            if let Some(prev) = &previous {
+                diesel::update(wd::table.find(&prev.id))
+                    .set((wd::superseded.eq(true), wd::updated_at.eq(now), wd::version.eq(prev.version + 1)))
+                    .execute(conn)?;
+            }
+            let row = WithdrawalRow {
+                id: crate::domain::new_id(),
+                permit_id: permit_id.clone(),
+                period,
+                revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+                superseded: false,
+                volume_m3: volume,
+                method: b.method.as_str().into(),
+                reported_by,
+                note,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            diesel::insert_into(wd::table).values(&row).execute(conn).map_err(|e| {
+                if is_unique_violation(&e) {
+                    ApiError::conflict("conflict", "another report for this month was recorded at the same time; retry")
+                } else {
+                    e.into()
+                }
+            })?;
+            let view = Withdrawal::from(&row);
+            let mut ev = Event::new(if previous.is_some() { "withdrawal_corrected" } else { "withdrawal_recorded" })
+                .entity(EntityType::Withdrawal, &row.id)
+                .after(&view);
+            if let Some(prev) = &previous {
+                let mut old = Withdrawal::from(prev);
+                ev = ev.before(&old);
+                old.superseded = true;
+                old.version += 1;
+                old.updated_at = now;
+                audit::record(
+                    conn,
+                    &ctx,
+                    Event::new("withdrawal_superseded")
+                        .entity(EntityType::Withdrawal, &prev.id)
+                        .before(&Withdrawal::from(prev))
+                        .after(&old),
+                )?;
+            }
+            audit::record(conn, &ctx, ev)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(respond(StatusCode::CREATED, row.version, &Withdrawal::from(&row)))
+}
+
+/// A permit's withdrawals by month (current revisions unless `include_superseded`).
+#[utoipa::path(tag = "withdrawals", params(("id" = String, Path, description = "Permit id"), PageQuery, WithdrawalFilter),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
+#[get("/permits/{id}/withdrawals")]
+async fn list_for_permit(
+    state: web::Data<AppState>,
+    caller: Authorized<WithdrawalsRead>,
+    id: web::Path<String>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<WithdrawalFilter>,
+) -> ApiResult<HttpResponse> {
+    let mut f = filter.into_inner();
+    f.permit_id = Some(id.into_inner());
+    query(state, &caller, page.into_inner(), f, true).await
+}
+
+/// Withdrawals across permits (current revisions unless `include_superseded`).
+#[utoipa::path(tag = "withdrawals", params(PageQuery, WithdrawalFilter),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
+#[get("/withdrawals")]
+async fn list(
+    state: web::Data<AppState>,
+    caller: Authorized<WithdrawalsRead>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<WithdrawalFilter>,
+) -> ApiResult<HttpResponse> {
+    query(state, &caller, page.into_inner(), filter.into_inner(), false).await
+}
+
+async fn query(
+    state: web::Data<AppState>,
+    _caller: &crate::auth::Caller,
+    page: PageQuery,
+    f: WithdrawalFilter,
+    permit_must_exist: bool,
+) -> ApiResult<HttpResponse> {
+    // Ordered by (period, permit, revision, id): the cursor is the last row's id plus its period.
+    let pp: PageParams<(String, String)> = page.params()?;
+    let from = month_param("period_from", f.period_from.as_deref())?;
+    let to = month_param("period_to", f.period_to.as_deref())?;
+    let result = state
+        .db
+        .run(move |conn| {
+            if permit_must_exist {
+                let id = f.permit_id.as_deref().unwrap_or_default();
+                permits::find(conn, id)?.ok_or(ApiError::NotFound)?;
+            }
+            let mut q = wd::table
+                .order((wd::period.asc(), wd::id.asc()))
+                .limit(pp.fetch())
+                .select(WithdrawalRow::as_select())
+                .into_boxed();
+            if let Some((period, id)) = &pp.after {
+                q = q
+                    .filter(wd::period.gt(period.clone()).or(wd::period.eq(period.clone()).and(wd::id.gt(id.clone()))));
+            }
+            if let Some(v) = f.permit_id {
+                q = q.filter(wd::permit_id.eq(v));
+            }
+            if let Some(v) = from {
+                q = q.filter(wd::period.ge(v));
+            }
+            if let Some(v) = to {
+                q = q.filter(wd::period.le(v));
+            }
+            if let Some(m) = f.method {
+                q = q.filter(wd::method.eq(m.as_str()));
+            }
+            if !f.include_superseded.unwrap_or(false) {
+                q = q.filter(wd::superseded.eq(false));
+            }
+            let rows = pp.page(q.load(conn)?, |r: &WithdrawalRow| (r.period.clone(), r.id.clone()));
+            Ok(Page {
+                items: rows.items.iter().map(Withdrawal::from).collect::<Vec<_>>(),
+                next_cursor: rows.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// One withdrawal record (any revision).
+#[utoipa::path(tag = "withdrawals", params(("id" = String, Path)),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "The record", body = Withdrawal, headers(("ETag" = String)))))]
+#[get("/withdrawals/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    _caller: Authorized<WithdrawalsRead>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let row = state
+        .db
+        .run(move |conn| {
+            wd::table.find(&id).select(WithdrawalRow::as_select()).first(conn).optional()?.ok_or(ApiError::NotFound)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, row.version, &Withdrawal::from(&row)))
+}
