@@ -544,11 +544,7 @@ async fn withdrawals_revisions_and_activity(app: TestApp) {
     let old = app.get(&format!("/api/v1/withdrawals/{first_id}")).bearer(&s.clerk).send().await;
     assert_eq!(old.body["superseded"], true);
     assert_eq!(old.body["volume_m3"], 800);
-    let hist = app
-        .get(&format!("/api/v1/audit-events?entity_type=withdrawal"))
-        .bearer(&app.token(&[Role::Auditor]))
-        .send()
-        .await;
+    let hist = app.get("/api/v1/audit-events?entity_type=withdrawal").bearer(&app.token(&[Role::Auditor])).send().await;
     let actions: Vec<&str> =
         hist.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["withdrawal_recorded", "withdrawal_superseded", "withdrawal_corrected"]);
