@@ -213,7 +213,7 @@ fn created_response(permit: &Permit) -> HttpResponse {
 /// List and search permits.
 #[utoipa::path(tag = "permits", params(PageQuery, PermitFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
-    responses((status = 200, description = "Permits in registration order", body = Page<Permit>)))]
+    responses((status = 200, description = "Permits in registration order; with `expiring_within_days`, soonest expiry first", body = Page<Permit>)))]
 #[get("/permits")]
 async fn list(
     state: web::Data<AppState>,
@@ -221,7 +221,8 @@ async fn list(
     page: web::Query<PageQuery>,
     filter: web::Query<PermitFilter>,
 ) -> ApiResult<HttpResponse> {
-    let pp: PageParams<String> = page.params()?;
+    // Ordered by id; a renewal list (`expiring_within_days`) by (valid_to, id), soonest first. The cursor holds both.
+    let pp: PageParams<(Option<NaiveDate>, String)> = page.params()?;
     let f = filter.into_inner();
     if f.expiring_within_days.is_some_and(|d| !(0..=3650).contains(&d)) {
         return Err(ApiError::invalid("expiring_within_days", "must be between 0 and 3650"));
@@ -231,9 +232,16 @@ async fn list(
         .db
         .run(move |conn| {
             let in_force = [PermitStatus::Approved.as_str(), PermitStatus::Suspended.as_str()];
-            let mut q = p::table.order(p::id.asc()).limit(pp.fetch()).select(PermitRow::as_select()).into_boxed();
-            if let Some(after) = &pp.after {
-                q = q.filter(p::id.gt(after.clone()));
+            let by_expiry = f.expiring_within_days.is_some();
+            let mut q = p::table.limit(pp.fetch()).select(PermitRow::as_select()).into_boxed();
+            q = if by_expiry { q.order((p::valid_to.asc(), p::id.asc())) } else { q.order(p::id.asc()) };
+            match (&pp.after, by_expiry) {
+                (None, _) => {}
+                (Some((Some(to), id)), true) => {
+                    q = q.filter(p::valid_to.gt(*to).or(p::valid_to.eq(*to).and(p::id.gt(id.clone()))));
+                }
+                (Some((None, id)), false) => q = q.filter(p::id.gt(id.clone())),
+                _ => return Err(ApiError::invalid("cursor", "not a cursor returned by this list")),
             }
             match f.status {
                 None => {}
@@ -271,7 +279,7 @@ async fn list(
                         .or(p::holder_id.eq_any(holders)),
                 );
             }
-            let rows = pp.page(q.load(conn)?, |r: &PermitRow| r.id.clone());
+            let rows = pp.page(q.load(conn)?, |r: &PermitRow| (r.valid_to.filter(|_| by_expiry), r.id.clone()));
             Ok(Page {
                 items: rows.items.iter().map(|r| Permit::from_row(r, today)).collect::<Vec<_>>(),
                 next_cursor: rows.next_cursor,

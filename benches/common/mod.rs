@@ -1,0 +1,137 @@
+//! Shared benchmark helpers: a PostgreSQL database kept between runs, the release binary started as a child
+//! process, and `wrk` (Debian package `wrk`) as the load generator.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+
+pub const SECRET: &str = "bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
+
+pub fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+#[derive(QueryableByName)]
+pub struct N {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+}
+
+pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<N>(conn).unwrap_or_else(|e| panic!("{sql}: {e}")).n
+}
+
+/// Creates the database `name` on the benchmark server if needed and returns its URL.
+pub fn database(name: &str) -> String {
+    let base = env_or("SHUIWU_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+    let mut admin = PgConnection::establish(&base).expect("PostgreSQL reachable");
+    if count(&mut admin, &format!("SELECT COUNT(*)::bigint AS n FROM pg_database WHERE datname = '{name}'")) == 0 {
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    }
+    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+}
+
+pub fn require_wrk() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not installed: apt-get install wrk");
+        std::process::exit(1);
+    }
+}
+
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 32];
+    matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
+}
+
+/// Starts the release binary on `url` and waits until `/health/ready` answers 200; returns how long that took.
+pub fn start(url: &str, port: u16) -> (Child, Duration) {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_shuiwu"))
+        .env("SHUIWU_DATABASE_URL", url)
+        .env("SHUIWU_BIND", format!("127.0.0.1:{port}"))
+        .env("SHUIWU_JWT_SECRET", SECRET)
+        .env("SHUIWU_BOOTSTRAP_ADMIN_PASSWORD", "bench-admin-password")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start shuiwu");
+    while !ready(port) {
+        assert!(started.elapsed() < Duration::from_secs(60), "shuiwu did not become ready");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (child, started.elapsed())
+}
+
+pub fn stop(mut child: Child) {
+    child.kill().ok();
+    child.wait().ok();
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn token(roles: &[shuiwu::auth::Role]) -> String {
+    let keys = shuiwu::auth::TokenKeys::new(&SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
+    keys.issue("bench", Some("bench"), "office", roles, Duration::from_secs(3600)).0
+}
+
+/// Runs wrk with a Lua script against the port; returns its report.
+pub fn wrk(port: u16, connections: &str, duration: &str, script_name: &str, script: &str) -> String {
+    let dir = std::env::temp_dir().join("shuiwu-bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(script_name);
+    std::fs::write(&path, script).unwrap();
+    let out = Command::new("wrk")
+        .args(["-t2", "-c", connections, "-d", duration, "--latency", "-s"])
+        .arg(&path)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .expect("run wrk");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+pub struct Figures {
+    pub requests_per_s: String,
+    pub p50: String,
+    pub p99: String,
+    pub non_2xx: String,
+}
+
+pub fn figures(report: &str) -> Figures {
+    let field = |label: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string()
+    };
+    Figures {
+        requests_per_s: field("Requests/sec:"),
+        p50: field("50%"),
+        p99: field("99%"),
+        non_2xx: report
+            .lines()
+            .find(|l| l.contains("Non-2xx"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| "none".into()),
+    }
+}

@@ -1,0 +1,131 @@
+//! Benchmark: permits on PostgreSQL with 1 000 000 permits and 12 months of withdrawals each (12 000 000 rows).
+//!  1. a filtered list page — `status=approved&zone_id=…&expiring_within_days=90&limit=50` — at 16 connections;
+//!  2. recording withdrawals (`POST /api/v1/permits/{id}/withdrawals`, each with its audit event and feed entry).
+//!
+//!     cargo bench --bench permits
+//!
+//! Environment: `SHUIWU_BENCH_POSTGRES_URL`, `SHUIWU_BENCH_SECONDS` (20). The database `shuiwu_bench_permits`
+//! is seeded once (a few minutes) and reused.
+
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use shuiwu::auth::Role;
+
+const PERMITS: i64 = 1_000_000;
+const ZONES: i64 = 100;
+const USERS: i64 = 10_000;
+
+fn seed(conn: &mut PgConnection) {
+    if count(conn, "SELECT COUNT(*)::bigint AS n FROM permits") >= PERMITS {
+        return;
+    }
+    let t = Instant::now();
+    eprintln!("seeding {USERS} water users, {ZONES} zones, {PERMITS} permits and 12 months of withdrawals each…");
+    conn.batch_execute(&format!(
+        "TRUNCATE withdrawals, permits, water_zones, water_users CASCADE;
+         INSERT INTO water_users (id, name, credit_code, region_code, created_at, updated_at, version)
+         SELECT '00000000-0000-7000-8000-' || lpad(i::text, 12, '0'), '取水户' || i, '9152038' || lpad(i::text, 10, '0') || 'X',
+                '520381', now(), now(), 1
+         FROM generate_series(1, {USERS}) AS i;
+         INSERT INTO water_zones (id, name, source_type, zone_class, allowable_m3_per_year, created_at, updated_at, version)
+         SELECT '00000000-0000-7000-a000-' || lpad(i::text, 12, '0'), '分区' || i, 'groundwater_deep', 'normal', 100000000000, now(), now(), 1
+         FROM generate_series(1, {ZONES}) AS i;
+         INSERT INTO permits (id, permit_no, holder_id, zone_id, source_type, purpose, annual_volume_m3, daily_max_volume_m3,
+                              meter_status, valid_from, valid_to, status, submitted_on, approved_on, last_step_on,
+                              created_at, updated_at, version)
+         SELECT '00000000-0000-7000-9000-' || lpad(i::text, 12, '0'), 'B520381G2024-' || lpad(i::text, 7, '0'),
+                '00000000-0000-7000-8000-' || lpad((1 + i % {USERS})::text, 12, '0'),
+                '00000000-0000-7000-a000-' || lpad((1 + i % {ZONES})::text, 12, '0'),
+                'groundwater_deep', 'industrial', 10000, 50, 'ok',
+                current_date - 800, current_date + (i % 1825), CASE WHEN i % 10 = 0 THEN 'suspended' ELSE 'approved' END,
+                current_date - 820, current_date - 810, current_date - 810, now(), now(), 3
+         FROM generate_series(1, {PERMITS}) AS i;
+         INSERT INTO withdrawals (id, permit_id, period, revision, superseded, volume_m3, method, reported_by, created_at, updated_at, version)
+         SELECT p.id || '-' || m, p.id, to_char(date_trunc('month', current_date) - make_interval(months => m), 'YYYY-MM'),
+                1, false, 800 + m, 'online_meter', 'seed', now(), now(), 1
+         FROM permits p CROSS JOIN generate_series(1, 12) AS m;
+         ANALYZE;"
+    ))
+    .unwrap();
+    eprintln!("seeded in {:.0} s", t.elapsed().as_secs_f64());
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    require_wrk();
+    let seconds = env_or("SHUIWU_BENCH_SECONDS", "20");
+    let url = database("shuiwu_bench_permits");
+    let port = 18_090;
+    let (child, _) = start(&url, port);
+    let mut conn = PgConnection::establish(&url).unwrap();
+    seed(&mut conn);
+    let withdrawals = count(&mut conn, "SELECT COUNT(*)::bigint AS n FROM withdrawals");
+
+    let reader = token(&[Role::Auditor]);
+    let list = format!(
+        r#"math.randomseed(os.time())
+wrk.headers["Authorization"] = "Bearer {reader}"
+request = function()
+  local zone = string.format("00000000-0000-7000-a000-%012d", math.random(1, {ZONES}))
+  return wrk.format("GET", "/api/v1/permits?status=approved&zone_id=" .. zone .. "&expiring_within_days=90&limit=50")
+end
+"#
+    );
+    wrk(port, "16", "5s", "list_permits.lua", &list);
+    let list_report = wrk(port, "16", &format!("{seconds}s"), "list_permits.lua", &list);
+    let rows_per_page = {
+        let zone = "00000000-0000-7000-a000-000000000007";
+        count(
+            &mut conn,
+            &format!(
+                "SELECT COUNT(*)::bigint AS n FROM (SELECT 1 FROM permits WHERE zone_id = '{zone}' AND status = 'approved'
+                 AND valid_to BETWEEN current_date AND current_date + 90 LIMIT 51) t"
+            ),
+        )
+    };
+
+    let writer = token(&[Role::Platform]);
+    let write = format!(
+        r#"local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + seed)
+end
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer {writer}"
+wrk.headers["Content-Type"] = "application/json"
+local period = os.date("%Y-%m")
+request = function()
+  local id = string.format("00000000-0000-7000-9000-%012d", math.random(1, {PERMITS}))
+  local body = string.format('{{"period": "%s", "volume_m3": %d, "method": "online_meter"}}', period, math.random(1, 100000))
+  return wrk.format(nil, "/api/v1/permits/" .. id .. "/withdrawals", nil, body)
+end
+"#
+    );
+    let before = count(&mut conn, "SELECT COUNT(*)::bigint AS n FROM audit_events");
+    let t = Instant::now();
+    let write_report = wrk(port, "32", &format!("{seconds}s"), "record_withdrawals.lua", &write);
+    let elapsed = t.elapsed().as_secs_f64();
+    let audited = count(&mut conn, "SELECT COUNT(*)::bigint AS n FROM audit_events") - before;
+    stop(child);
+
+    let l = figures(&list_report);
+    let w = figures(&write_report);
+    println!("\n{list_report}\n{write_report}");
+    println!("== PostgreSQL, {PERMITS} permits, {withdrawals} withdrawal rows");
+    println!("list page (status+zone+expiring 90 d, limit 50; {rows_per_page}+ rows match), 16 connections:");
+    println!("  requests/s {}   p50 {}   p99 {}   non-2xx: {}", l.requests_per_s, l.p50, l.p99, l.non_2xx);
+    println!("record withdrawal (insert or correction + audit + feed), 32 connections:");
+    println!("  writes/s {}   p50 {}   p99 {}   non-2xx: {}", w.requests_per_s, w.p50, w.p99, w.non_2xx);
+    println!("  audit events written: {audited} ({:.0}/s)", audited as f64 / elapsed);
+}
