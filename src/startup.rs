@@ -138,7 +138,7 @@ impl Application {
         self.port
     }
 
-    /// Serves until stopped, with the background upkeep (revocation reload, expiry of old keys).
+    /// Serves until stopped, with the background upkeep (revocation reload, the audit sweep, expiry of old keys).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         actix_web::rt::spawn(async move { upkeep(state).await });
@@ -159,6 +159,10 @@ async fn upkeep(state: web::Data<AppState>) {
         let revocations = state.revocations.clone();
         if let Err(e) = state.db.run(move |conn| Ok(revocations.reload(conn)?)).await {
             tracing::warn!(error = %e, "could not reload revoked tokens");
+        }
+        // Number audit events and feed entries that a crashed writer left unnumbered (normally none).
+        if let Err(e) = state.db.run(|conn| Ok(crate::audit::sequence_pending(conn)?)).await {
+            tracing::warn!(error = %e, "could not number pending audit events");
         }
         if last_purge.elapsed() >= std::time::Duration::from_secs(60) {
             last_purge = std::time::Instant::now();

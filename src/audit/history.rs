@@ -62,6 +62,7 @@ pub fn history(
 ) -> QueryResult<Page<HistoryEntry>> {
     let mut q = a::table
         .filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)))
+        .filter(a::seq.is_not_null())
         .order(a::seq.asc())
         .limit(p.fetch())
         .select(AuditRow::as_select())
@@ -69,7 +70,7 @@ pub fn history(
     if let Some(after) = p.after {
         q = q.filter(a::seq.gt(after));
     }
-    let rows = p.page(q.load(conn)?, |r: &AuditRow| r.seq);
+    let rows = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
     let items = rows
         .items
         .into_iter()
@@ -77,7 +78,7 @@ pub fn history(
             let parse =
                 |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
             HistoryEntry {
-                seq: r.seq,
+                seq: r.seq.unwrap_or_default(),
                 at: crate::domain::instant::format(&r.at),
                 actor: Actor {
                     sub: r.actor_sub.clone(),

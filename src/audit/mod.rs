@@ -1,7 +1,12 @@
-//! The append-only audit trail (API.md §4.10) and the change feed (§4.11), written by [`record`] in the
-//! caller's transaction. Both take their sequence numbers from the single `ledger_head` row, whose row lock
-//! is held until commit: sequence numbers are therefore assigned in commit order, the hash chain never forks,
-//! and a change-feed reader that sees seq n+1 can rely on n being committed.
+//! The append-only audit trail (API.md §4.10) and the change feed (§4.11).
+//!
+//! [`record`] inserts the audit event and the feed entry in the writer's own transaction, so they commit or roll
+//! back with the change — but unnumbered. Right after the commit, [`sequence_pending`] numbers every committed,
+//! unnumbered row and chains the hashes, under the one lock on the chain (an advisory lock on PostgreSQL, the
+//! write lock on SQLite). Writers therefore never wait for each other's commits, numbers follow the order in
+//! which changes became visible (a change that read another's result is numbered after it), the chain never
+//! forks, and readers, who see numbered rows only, never see a gap fill in later. Rows left unnumbered by a
+//! crash are numbered by the next writer or the periodic sweep of any instance.
 
 pub mod history;
 pub mod routes;
@@ -202,11 +207,30 @@ struct Canonical<'a> {
     effective_date: Option<String>,
 }
 
-/// An audit row as stored.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Insertable)]
+#[diesel(table_name = audit_events)]
+struct NewAuditRow {
+    at: NaiveDateTime,
+    actor_sub: String,
+    actor_username: Option<String>,
+    actor_department: Option<String>,
+    actor_roles: String,
+    action: String,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    before_data: Option<String>,
+    after_data: Option<String>,
+    request_id: Option<String>,
+    reason: Option<String>,
+    effective_date: Option<chrono::NaiveDate>,
+}
+
+/// An audit row as stored; `seq`, `prev_hash` and `hash` are null until the sequencer numbers it.
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditRow {
-    pub seq: i64,
+    pub id: i64,
+    pub seq: Option<i64>,
     pub at: NaiveDateTime,
     pub actor_sub: String,
     pub actor_username: Option<String>,
@@ -220,8 +244,8 @@ pub struct AuditRow {
     pub request_id: Option<String>,
     pub reason: Option<String>,
     pub effective_date: Option<chrono::NaiveDate>,
-    pub prev_hash: String,
-    pub hash: String,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
 pub fn format_instant(at: &NaiveDateTime) -> String {
@@ -229,10 +253,10 @@ pub fn format_instant(at: &NaiveDateTime) -> String {
 }
 
 impl AuditRow {
-    /// SHA-256 over the previous hash and the canonical JSON of every other field.
-    pub fn compute_hash(&self) -> String {
+    /// SHA-256 over the previous hash and the canonical JSON of the event numbered `seq`.
+    pub fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
         let canonical = Canonical {
-            seq: self.seq,
+            seq,
             at: format_instant(&self.at),
             actor_sub: &self.actor_sub,
             actor_username: self.actor_username.as_deref(),
@@ -248,29 +272,30 @@ impl AuditRow {
             effective_date: self.effective_date.map(|d| d.to_string()),
         };
         let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
+        h.update(prev_hash.as_bytes());
         h.update(b"\n");
         h.update(serde_json::to_vec(&canonical).expect("canonical event serialises"));
         hex::encode(h.finalize())
     }
 }
 
-/// Appends `event` to the audit chain and, for entity changes, to the change feed — inside the caller's
+thread_local! {
+    /// Set by [`record`] on the blocking thread running a write transaction, so that the transaction helper
+    /// knows to run the sequencer after committing.
+    static RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether [`record`] ran on this thread since the last call (and resets the flag).
+pub fn take_recorded() -> bool {
+    RECORDED.with(|r| r.replace(false))
+}
+
+/// Appends `event` to the audit trail and, for entity changes, to the change feed — inside the caller's
 /// transaction, so the record, its audit event and its feed entry commit or roll back together.
-pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<i64> {
-    use ledger_head::dsl as h;
-    let feed = event.entity.filter(|(t, _)| t.in_change_feed());
-    // Taking the row lock first serialises ledger writers until commit.
-    diesel::update(h::ledger_head.filter(h::id.eq(1)))
-        .set((h::audit_seq.eq(h::audit_seq + 1), h::change_seq.eq(h::change_seq + i64::from(feed.is_some()))))
-        .execute(conn)?;
-    let (seq, prev_hash, change_seq): (i64, String, i64) =
-        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash, h::change_seq)).first(conn)?;
+pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<()> {
     let at = crate::db::now();
-    let before = event.before.as_ref().map(|v| v.to_string());
     let after = event.after.as_ref().map(|v| v.to_string());
-    let mut row = AuditRow {
-        seq,
+    let row = NewAuditRow {
         at,
         actor_sub: ctx.actor.sub.clone(),
         actor_username: ctx.actor.username.clone(),
@@ -279,22 +304,17 @@ pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResul
         action: event.action.to_string(),
         entity_type: event.entity.map(|(t, _)| t.as_str().to_string()),
         entity_id: event.entity.map(|(_, id)| id.to_string()),
-        before_data: before,
+        before_data: event.before.as_ref().map(|v| v.to_string()),
         after_data: after.clone(),
         request_id: ctx.request_id.clone(),
         reason: event.reason.clone(),
         effective_date: event.effective_date,
-        prev_hash,
-        hash: String::new(),
     };
-    row.hash = row.compute_hash();
     diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
-    diesel::update(h::ledger_head.filter(h::id.eq(1))).set(h::audit_hash.eq(&row.hash)).execute(conn)?;
-    if let Some((entity_type, entity_id)) = feed {
+    if let Some((entity_type, entity_id)) = event.entity.filter(|(t, _)| t.in_change_feed()) {
         use change_feed::dsl as c;
         diesel::insert_into(c::change_feed)
             .values((
-                c::seq.eq(change_seq),
                 c::entity_type.eq(entity_type.as_str()),
                 c::entity_id.eq(entity_id),
                 c::op.eq(if after.is_some() { "upsert" } else { "delete" }),
@@ -303,7 +323,71 @@ pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResul
             ))
             .execute(conn)?;
     }
-    Ok(seq)
+    RECORDED.with(|r| r.set(true));
+    Ok(())
+}
+
+const SEQUENCE_BATCH: i64 = 1000;
+
+/// Numbers and chains every committed, unnumbered audit event and feed entry. Runs in its own transactions
+/// after the writer's commit; one sequencer at a time (the others wait, then usually find nothing left).
+pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
+    use diesel::dsl::{exists, select};
+    let pending: bool = select(
+        exists(audit_events::table.filter(audit_events::seq.is_null()))
+            .or(exists(change_feed::table.filter(change_feed::seq.is_null()))),
+    )
+    .get_result(conn)?;
+    if !pending {
+        return Ok(0);
+    }
+    let mut total = 0;
+    loop {
+        let n = crate::db::raw_write_transaction(conn, sequence_batch)?;
+        total += n;
+        if n < SEQUENCE_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
+fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    use ledger_head::dsl as h;
+    if matches!(conn, DbConn::Postgres(_)) {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(7216354000001)").execute(conn)?;
+    }
+    let (mut seq, mut prev, mut change_seq): (i64, String, i64) =
+        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash, h::change_seq)).first(conn)?;
+    let events: Vec<AuditRow> = audit_events::table
+        .filter(audit_events::seq.is_null())
+        .order(audit_events::id.asc())
+        .limit(SEQUENCE_BATCH)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    for e in &events {
+        seq += 1;
+        let hash = e.compute_hash(seq, &prev);
+        diesel::update(audit_events::table.find(e.id))
+            .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(&prev), audit_events::hash.eq(&hash)))
+            .execute(conn)?;
+        prev = hash;
+    }
+    let feed: Vec<i64> = change_feed::table
+        .filter(change_feed::seq.is_null())
+        .order(change_feed::id.asc())
+        .limit(SEQUENCE_BATCH)
+        .select(change_feed::id)
+        .load(conn)?;
+    for id in &feed {
+        change_seq += 1;
+        diesel::update(change_feed::table.find(id)).set(change_feed::seq.eq(change_seq)).execute(conn)?;
+    }
+    if !events.is_empty() || !feed.is_empty() {
+        diesel::update(h::ledger_head.filter(h::id.eq(1)))
+            .set((h::audit_seq.eq(seq), h::audit_hash.eq(&prev), h::change_seq.eq(change_seq)))
+            .execute(conn)?;
+    }
+    Ok(events.len().max(feed.len()))
 }
 
 /// Result of re-walking the chain.
@@ -340,10 +424,14 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<VerifyReport> {
         }
         for row in &rows {
             checked += 1;
-            if row.seq != expected || row.prev_hash != prev || row.compute_hash() != row.hash {
-                return Ok(VerifyReport { ok: false, checked, first_break_seq: Some(expected.min(row.seq)) });
+            let seq = row.seq.unwrap_or(expected);
+            let intact = seq == expected
+                && row.prev_hash.as_deref() == Some(prev.as_str())
+                && row.hash.as_deref() == Some(row.compute_hash(seq, &prev).as_str());
+            if !intact {
+                return Ok(VerifyReport { ok: false, checked, first_break_seq: Some(expected.min(seq)) });
             }
-            prev = row.hash.clone();
+            prev = row.hash.clone().unwrap_or_default();
             expected += 1;
         }
     }

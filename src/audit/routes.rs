@@ -53,7 +53,7 @@ pub struct AuditEvent {
 impl From<AuditRow> for AuditEvent {
     fn from(r: AuditRow) -> Self {
         Self {
-            seq: r.seq,
+            seq: r.seq.unwrap_or_default(),
             at: super::format_instant(&r.at),
             actor: Actor {
                 sub: r.actor_sub,
@@ -69,8 +69,8 @@ impl From<AuditRow> for AuditEvent {
             request_id: r.request_id,
             reason: r.reason,
             effective_date: r.effective_date,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
+            prev_hash: r.prev_hash.unwrap_or_default(),
+            hash: r.hash.unwrap_or_default(),
         }
     }
 }
@@ -100,7 +100,12 @@ async fn list(
     let result = state
         .db
         .run(move |conn| {
-            let mut q = a::table.order(a::seq.asc()).limit(p.fetch()).select(AuditRow::as_select()).into_boxed();
+            let mut q = a::table
+                .filter(a::seq.is_not_null())
+                .order(a::seq.asc())
+                .limit(p.fetch())
+                .select(AuditRow::as_select())
+                .into_boxed();
             if let Some(after) = p.after {
                 q = q.filter(a::seq.gt(after));
             }
@@ -116,7 +121,7 @@ async fn list(
             if let Some(v) = f.action {
                 q = q.filter(a::action.eq(v));
             }
-            let page = p.page(q.load(conn)?, |r: &AuditRow| r.seq);
+            let page = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
             Ok(Page {
                 items: page.items.into_iter().map(AuditEvent::from).collect::<Vec<_>>(),
                 next_cursor: page.next_cursor,

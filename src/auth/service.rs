@@ -194,7 +194,7 @@ pub fn audit_sign_in(
     verified: &Verified,
     action: &str,
     request_id: Option<String>,
-) -> QueryResult<i64> {
+) -> QueryResult<()> {
     let (actor, entity) = match verified {
         Verified::Account(a) => (
             Actor {

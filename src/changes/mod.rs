@@ -94,14 +94,14 @@ async fn list(
             if let Some(types) = types {
                 query = query.filter(c::entity_type.eq_any(types));
             }
-            Ok(query.load::<(i64, String, String, String, chrono::NaiveDateTime, Option<String>)>(conn)?)
+            Ok(query.load::<(Option<i64>, String, String, String, chrono::NaiveDateTime, Option<String>)>(conn)?)
         })
         .await?;
-    let last = rows.last().map(|r| r.0).unwrap_or(after);
+    let last = rows.last().and_then(|r| r.0).unwrap_or(after);
     let items = rows
         .into_iter()
         .map(|(seq, entity_type, entity_id, op, at, data)| Change {
-            seq,
+            seq: seq.unwrap_or_default(),
             entity_type,
             entity_id,
             op,

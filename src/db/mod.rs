@@ -129,8 +129,25 @@ pub fn migrations_applied(conn: &mut DbConn) -> bool {
 }
 
 /// Runs `f` inside a write transaction: `BEGIN IMMEDIATE` on SQLite (so concurrent writers queue on
-/// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL.
+/// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL. When the transaction
+/// recorded audit events, they are numbered and chained right after the commit
+/// ([`crate::audit::sequence_pending`]); should that fail, the periodic sweep does it.
 pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    crate::audit::take_recorded();
+    let result = raw_write_transaction(conn, f);
+    if crate::audit::take_recorded() && result.is_ok() {
+        if let Err(e) = crate::audit::sequence_pending(conn) {
+            tracing::warn!(error = %e, "could not number audit events now; the sweep will");
+        }
+    }
+    result
+}
+
+/// [`write_transaction`] without the sequencing step.
+pub fn raw_write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {

@@ -11,8 +11,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_events (seq) {
-        seq -> BigInt,
+    audit_events (id) {
+        id -> BigInt,
+        seq -> Nullable<BigInt>,
         at -> Timestamp,
         actor_sub -> Text,
         actor_username -> Nullable<Text>,
@@ -26,14 +27,15 @@ diesel::table! {
         request_id -> Nullable<Text>,
         reason -> Nullable<Text>,
         effective_date -> Nullable<Date>,
-        prev_hash -> Text,
-        hash -> Text,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 
 diesel::table! {
-    change_feed (seq) {
-        seq -> BigInt,
+    change_feed (id) {
+        id -> BigInt,
+        seq -> Nullable<BigInt>,
         entity_type -> Text,
         entity_id -> Text,
         op -> Text,

@@ -147,3 +147,33 @@ async fn denials_are_audited_and_events_are_read_only(app: TestApp) {
         .await
         .assert_problem(403, "forbidden");
 }
+
+#[actix_rt::test]
+async fn events_left_unnumbered_by_a_crash_are_numbered_by_the_sweep() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = spawn_app(backend).await;
+        // A writer committed its change and audit event, then died before numbering them.
+        let now = chrono::Utc::now().naive_utc().format("%Y-%m-%d %H:%M:%S");
+        app.sql(&format!(
+            "INSERT INTO audit_events (at, actor_sub, actor_roles, action, entity_type, entity_id, after_data) \
+             VALUES ('{now}', 'crashed', 'water_resources', 'water_user_created', 'water_user', 'w1', '{{}}'); \
+             INSERT INTO change_feed (entity_type, entity_id, op, occurred_at, data) VALUES ('water_user', 'w1', 'upsert', '{now}', '{{}}');"
+        ));
+        let mut numbered = false;
+        for _ in 0..50 {
+            if app.count("SELECT COUNT(*) AS n FROM audit_events WHERE seq IS NULL") == 0
+                && app.count("SELECT COUNT(*) AS n FROM change_feed WHERE seq IS NULL") == 0
+            {
+                numbered = true;
+                break;
+            }
+            actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(numbered, "{backend:?}: the sweep numbers what a crashed writer left");
+        let v = app.get("/api/v1/audit-events/verify").bearer(&app.token(&[Role::Auditor])).send().await;
+        assert_eq!(v.body["ok"], true, "{}", v.text);
+        let feed =
+            app.get("/api/v1/changes?entity_types=water_user").bearer(&app.token(&[Role::Platform])).send().await;
+        assert_eq!(feed.body["items"][0]["entity_id"], "w1");
+    }
+}

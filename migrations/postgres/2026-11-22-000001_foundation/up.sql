@@ -10,8 +10,11 @@ CREATE TABLE ledger_head (
 INSERT INTO ledger_head (id, audit_seq, audit_hash, change_seq)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
 
+-- Events are inserted by the writing transaction (seq, prev_hash, hash NULL) and numbered and chained right
+-- after its commit by the sequencer (audit::sequence_pending), which holds the only lock on the chain.
 CREATE TABLE audit_events (
-    seq              BIGINT PRIMARY KEY,
+    id               BIGSERIAL PRIMARY KEY,
+    seq              BIGINT UNIQUE,
     at               TIMESTAMP NOT NULL,
     actor_sub        TEXT NOT NULL,
     actor_username   TEXT,
@@ -25,23 +28,28 @@ CREATE TABLE audit_events (
     request_id       TEXT,
     reason           TEXT,
     effective_date   DATE,
-    prev_hash        TEXT NOT NULL,
-    hash             TEXT NOT NULL
+    prev_hash        TEXT,
+    hash             TEXT
 );
+CREATE INDEX audit_events_pending ON audit_events (id) WHERE seq IS NULL;
 CREATE INDEX audit_events_entity ON audit_events (entity_type, entity_id, seq);
 CREATE INDEX audit_events_actor ON audit_events (actor_sub, seq);
 
--- Append-only: the service never updates or deletes events; the database refuses it too.
+-- Append-only: once numbered, an event can be neither changed nor deleted; the database refuses it too.
 CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'audit_events is append-only';
+    IF TG_OP = 'DELETE' OR OLD.seq IS NOT NULL THEN
+        RAISE EXCEPTION 'audit_events is append-only';
+    END IF;
+    RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
     FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
 
 CREATE TABLE change_feed (
-    seq          BIGINT PRIMARY KEY,
+    id           BIGSERIAL PRIMARY KEY,
+    seq          BIGINT UNIQUE,
     entity_type  TEXT NOT NULL,
     entity_id    TEXT NOT NULL,
     op           TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
@@ -49,6 +57,7 @@ CREATE TABLE change_feed (
     data         TEXT
 );
 CREATE INDEX change_feed_entity_type ON change_feed (entity_type, seq);
+CREATE INDEX change_feed_pending ON change_feed (id) WHERE seq IS NULL;
 
 CREATE TABLE counters (
     name   TEXT PRIMARY KEY,

@@ -10,8 +10,11 @@ CREATE TABLE ledger_head (
 INSERT INTO ledger_head (id, audit_seq, audit_hash, change_seq)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
 
+-- Events are inserted by the writing transaction (seq, prev_hash, hash NULL) and numbered and chained right
+-- after its commit by the sequencer (audit::sequence_pending), which holds the only lock on the chain.
 CREATE TABLE audit_events (
-    seq              BIGINT PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq              BIGINT UNIQUE,
     at               TIMESTAMP NOT NULL,
     actor_sub        TEXT NOT NULL,
     actor_username   TEXT,
@@ -25,14 +28,15 @@ CREATE TABLE audit_events (
     request_id       TEXT,
     reason           TEXT,
     effective_date   DATE,
-    prev_hash        TEXT NOT NULL,
-    hash             TEXT NOT NULL
+    prev_hash        TEXT,
+    hash             TEXT
 );
+CREATE INDEX audit_events_pending ON audit_events (id) WHERE seq IS NULL;
 CREATE INDEX audit_events_entity ON audit_events (entity_type, entity_id, seq);
 CREATE INDEX audit_events_actor ON audit_events (actor_sub, seq);
 
 -- Append-only: the service never updates or deletes events; the database refuses it too.
-CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events WHEN OLD.seq IS NOT NULL
 BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only');
 END;
@@ -42,7 +46,8 @@ BEGIN
 END;
 
 CREATE TABLE change_feed (
-    seq          BIGINT PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq          BIGINT UNIQUE,
     entity_type  TEXT NOT NULL,
     entity_id    TEXT NOT NULL,
     op           TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
@@ -50,6 +55,7 @@ CREATE TABLE change_feed (
     data         TEXT
 );
 CREATE INDEX change_feed_entity_type ON change_feed (entity_type, seq);
+CREATE INDEX change_feed_pending ON change_feed (id) WHERE seq IS NULL;
 
 CREATE TABLE counters (
     name   TEXT PRIMARY KEY,
