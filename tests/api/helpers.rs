@@ -97,6 +97,28 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     TestApp { address, database_url, backend, data_dir, keys, pg_database, client }
 }
 
+impl TestApp {
+    /// A second instance of the service on the same database (it does not own the database).
+    pub async fn second_instance(&self) -> TestApp {
+        let (mut settings, _, data_dir) = test_settings(Backend::Sqlite);
+        settings.database_url = self.database_url.parse().unwrap();
+        let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
+        let app = shuiwu::startup::Application::build(settings).expect("second instance builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        actix_rt::spawn(app.run_until_stopped());
+        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        TestApp {
+            address,
+            database_url: self.database_url.clone(),
+            backend: self.backend,
+            data_dir,
+            keys,
+            pg_database: None,
+            client,
+        }
+    }
+}
+
 pub struct Resp {
     pub status: u16,
     pub headers: HeaderMap,

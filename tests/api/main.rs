@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod errors;
+mod instances;
 mod machinery;
 mod openapi;
 mod permits;
