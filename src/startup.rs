@@ -142,12 +142,27 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         actix_web::rt::spawn(async move { upkeep(state).await });
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move { sequencer(state).await });
         self.server.await
     }
 }
 
 async fn serve_spec(spec: web::Data<String>) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(spec.get_ref().clone())
+}
+
+/// Numbers audit events and feed entries soon after they commit: woken by writes (gathering a few milliseconds of
+/// them into one batch), and every second regardless (rows a crashed writer or another instance left).
+async fn sequencer(state: web::Data<AppState>) {
+    let written = state.db.written.clone();
+    loop {
+        let _ = actix_web::rt::time::timeout(std::time::Duration::from_secs(1), written.notified()).await;
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(5)).await;
+        if let Err(e) = state.db.run(|conn| Ok(crate::audit::sequence_pending(conn)?)).await {
+            tracing::warn!(error = %e, "could not number pending audit events");
+        }
+    }
 }
 
 async fn upkeep(state: web::Data<AppState>) {
@@ -160,10 +175,7 @@ async fn upkeep(state: web::Data<AppState>) {
         if let Err(e) = state.db.run(move |conn| Ok(revocations.reload(conn)?)).await {
             tracing::warn!(error = %e, "could not reload revoked tokens");
         }
-        // Number audit events and feed entries that a crashed writer left unnumbered (normally none).
-        if let Err(e) = state.db.run(|conn| Ok(crate::audit::sequence_pending(conn)?)).await {
-            tracing::warn!(error = %e, "could not number pending audit events");
-        }
+
         if last_purge.elapsed() >= std::time::Duration::from_secs(60) {
             last_purge = std::time::Instant::now();
             let settings = state.settings.clone();

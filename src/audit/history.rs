@@ -60,6 +60,7 @@ pub fn history(
     prefix: &str,
     p: &PageParams<i64>,
 ) -> QueryResult<Page<HistoryEntry>> {
+    super::sequence_pending(conn)?;
     let mut q = a::table
         .filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)))
         .filter(a::seq.is_not_null())

@@ -1,12 +1,12 @@
 //! The append-only audit trail (API.md §4.10) and the change feed (§4.11).
 //!
 //! [`record`] inserts the audit event and the feed entry in the writer's own transaction, so they commit or roll
-//! back with the change — but unnumbered. Right after the commit, [`sequence_pending`] numbers every committed,
-//! unnumbered row and chains the hashes, under the one lock on the chain (an advisory lock on PostgreSQL, the
-//! write lock on SQLite). Writers therefore never wait for each other's commits, numbers follow the order in
-//! which changes became visible (a change that read another's result is numbered after it), the chain never
-//! forks, and readers, who see numbered rows only, never see a gap fill in later. Rows left unnumbered by a
-//! crash are numbered by the next writer or the periodic sweep of any instance.
+//! back with the change — but unnumbered. [`sequence_pending`] numbers every committed, unnumbered row and chains
+//! the hashes, in batches, under the one lock on the chain (an advisory lock on PostgreSQL, the write lock on
+//! SQLite). It runs in each instance's background sequencer (woken by every write) and before every read of the
+//! trail or the feed, so readers see their own writes. Writers therefore never wait for each other's commits,
+//! numbers follow the order in which changes became visible (a change that read another's result is numbered
+//! after it), the chain never forks, and readers, who see numbered rows only, never see a gap fill in later.
 
 pub mod history;
 pub mod routes;
@@ -279,17 +279,6 @@ impl AuditRow {
     }
 }
 
-thread_local! {
-    /// Set by [`record`] on the blocking thread running a write transaction, so that the transaction helper
-    /// knows to run the sequencer after committing.
-    static RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether [`record`] ran on this thread since the last call (and resets the flag).
-pub fn take_recorded() -> bool {
-    RECORDED.with(|r| r.replace(false))
-}
-
 /// Appends `event` to the audit trail and, for entity changes, to the change feed — inside the caller's
 /// transaction, so the record, its audit event and its feed entry commit or roll back together.
 pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<()> {
@@ -323,14 +312,13 @@ pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResul
             ))
             .execute(conn)?;
     }
-    RECORDED.with(|r| r.set(true));
     Ok(())
 }
 
 const SEQUENCE_BATCH: i64 = 1000;
 
-/// Numbers and chains every committed, unnumbered audit event and feed entry. Runs in its own transactions
-/// after the writer's commit; one sequencer at a time (the others wait, then usually find nothing left).
+/// Numbers and chains every committed, unnumbered audit event and feed entry, in its own transactions; one
+/// sequencer at a time across instances (the others wait, then usually find nothing left).
 pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
     use diesel::dsl::{exists, select};
     let pending: bool = select(
@@ -364,13 +352,22 @@ fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
         .limit(SEQUENCE_BATCH)
         .select(AuditRow::as_select())
         .load(conn)?;
+    // One statement per batch and table (`UPDATE … FROM (VALUES …)` works on both backends): the values are
+    // integers and hex digests, written into the statement directly.
+    let mut values = Vec::with_capacity(events.len());
     for e in &events {
         seq += 1;
         let hash = e.compute_hash(seq, &prev);
-        diesel::update(audit_events::table.find(e.id))
-            .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(&prev), audit_events::hash.eq(&hash)))
-            .execute(conn)?;
+        values.push(format!("({}, {seq}, '{prev}', '{hash}')", e.id));
         prev = hash;
+    }
+    if !values.is_empty() {
+        diesel::sql_query(format!(
+            "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, hash = v.column4 \
+             FROM (VALUES {}) AS v WHERE audit_events.id = v.column1",
+            values.join(", ")
+        ))
+        .execute(conn)?;
     }
     let feed: Vec<i64> = change_feed::table
         .filter(change_feed::seq.is_null())
@@ -378,9 +375,14 @@ fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
         .limit(SEQUENCE_BATCH)
         .select(change_feed::id)
         .load(conn)?;
-    for id in &feed {
-        change_seq += 1;
-        diesel::update(change_feed::table.find(id)).set(change_feed::seq.eq(change_seq)).execute(conn)?;
+    if !feed.is_empty() {
+        let values: Vec<String> = feed.iter().zip(change_seq + 1..).map(|(id, n)| format!("({id}, {n})")).collect();
+        diesel::sql_query(format!(
+            "UPDATE change_feed SET seq = v.column2 FROM (VALUES {}) AS v WHERE change_feed.id = v.column1",
+            values.join(", ")
+        ))
+        .execute(conn)?;
+        change_seq += feed.len() as i64;
     }
     if !events.is_empty() || !feed.is_empty() {
         diesel::update(h::ledger_head.filter(h::id.eq(1)))

@@ -100,6 +100,7 @@ async fn list(
     let result = state
         .db
         .run(move |conn| {
+            super::sequence_pending(conn)?;
             let mut q = a::table
                 .filter(a::seq.is_not_null())
                 .order(a::seq.asc())
@@ -139,6 +140,12 @@ async fn verify_chain(
     state: web::Data<AppState>,
     _caller: Authorized<AuditRead>,
 ) -> ApiResult<web::Json<VerifyReport>> {
-    let report = state.db.run(|conn| Ok(verify(conn)?)).await?;
+    let report = state
+        .db
+        .run(|conn| {
+            super::sequence_pending(conn)?;
+            Ok(verify(conn)?)
+        })
+        .await?;
     Ok(web::Json(report))
 }

@@ -85,6 +85,7 @@ async fn list(
     let rows = state
         .db
         .run(move |conn| {
+            crate::audit::sequence_pending(conn)?;
             let mut query = c::table
                 .filter(c::seq.gt(after))
                 .order(c::seq.asc())

@@ -129,24 +129,15 @@ pub fn migrations_applied(conn: &mut DbConn) -> bool {
 }
 
 /// Runs `f` inside a write transaction: `BEGIN IMMEDIATE` on SQLite (so concurrent writers queue on
-/// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL. When the transaction
-/// recorded audit events, they are numbered and chained right after the commit
-/// ([`crate::audit::sequence_pending`]); should that fail, the periodic sweep does it.
+/// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL.
 pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
-    crate::audit::take_recorded();
-    let result = raw_write_transaction(conn, f);
-    if crate::audit::take_recorded() && result.is_ok() {
-        if let Err(e) = crate::audit::sequence_pending(conn) {
-            tracing::warn!(error = %e, "could not number audit events now; the sweep will");
-        }
-    }
-    result
+    raw_write_transaction(conn, f)
 }
 
-/// [`write_transaction`] without the sequencing step.
+/// The transaction itself (also used by the audit sequencer).
 pub fn raw_write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
@@ -180,6 +171,8 @@ pub struct Db {
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
     pub backend: Backend,
+    /// Woken after every committed write, so the audit sequencer numbers new events promptly.
+    pub written: Arc<tokio::sync::Notify>,
 }
 
 impl Db {
@@ -191,7 +184,13 @@ impl Db {
             .test_on_check_out(false)
             .build(Manager(url.clone()))
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        Ok(Self { pool, permits: Arc::new(Semaphore::new(max_size as usize)), acquire_timeout, backend: url.backend })
+        Ok(Self {
+            pool,
+            permits: Arc::new(Semaphore::new(max_size as usize)),
+            acquire_timeout,
+            backend: url.backend,
+            written: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     /// A connection for synchronous start-up work (migrations, bootstrap).
@@ -231,7 +230,11 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| write_transaction(conn, f)).await
+        let result = self.run(move |conn| write_transaction(conn, f)).await;
+        if result.is_ok() {
+            self.written.notify_one();
+        }
+        result
     }
 }
 
