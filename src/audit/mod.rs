@@ -331,7 +331,7 @@ pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
     }
     let mut total = 0;
     loop {
-        let n = crate::db::raw_write_transaction(conn, sequence_batch)?;
+        let n = crate::db::write_transaction(conn, sequence_batch)?;
         total += n;
         if n < SEQUENCE_BATCH as usize {
             return Ok(total);

@@ -134,14 +134,6 @@ pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) ->
 where
     E: From<diesel::result::Error>,
 {
-    raw_write_transaction(conn, f)
-}
-
-/// The transaction itself (also used by the audit sequencer).
-pub fn raw_write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
-where
-    E: From<diesel::result::Error>,
-{
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,

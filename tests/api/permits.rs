@@ -599,6 +599,19 @@ async fn withdrawals_revisions_and_activity(app: TestApp) {
         .await
         .assert_problem(400, "validation_failed");
 
+    // A permit that states no daily maximum cannot be charged by capacity.
+    let mut body = permit_body(&s.holder, None, "surface", 1000);
+    body["daily_max_volume_m3"] = Value::Null;
+    let nd = create(&app, &s, &body).await;
+    let ndid = nd["id"].as_str().unwrap().to_string();
+    act(&app, &s.clerk, &ndid, "submit", json!({})).await;
+    assert_eq!(act(&app, &s.leader, &ndid, "approve", approve_body()).await.status, 200);
+    app.post(&format!("/api/v1/permits/{ndid}/withdrawals"))
+        .bearer(&s.clerk)
+        .json(&json!({"period": month.to_string(), "method": "max_capacity"}))
+        .send()
+        .await
+        .assert_problem(409, "no_daily_maximum");
     // Not active: before the term, a draft, the future, a bad month.
     let before = app
         .post(&path)
