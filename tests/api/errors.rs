@@ -99,6 +99,24 @@ async fn database_down_is_503() {
                  SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid();"
             ))
             .unwrap();
+        // pg_terminate_backend only signals: wait until the backends are gone.
+        for _ in 0..100 {
+            #[derive(diesel::QueryableByName)]
+            struct N {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            use diesel::RunQueryDsl;
+            let left =
+                diesel::sql_query(format!("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = '{name}'"))
+                    .get_result::<N>(&mut admin)
+                    .unwrap()
+                    .n;
+            if left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
     for _ in 0..3 {
         let r = app.get("/api/v1/water-users").bearer(&t).send().await;
