@@ -13,7 +13,7 @@ use crate::db::schema::{accounts as a, departments as d, service_accounts as s};
 use crate::domain::text::Checks;
 use crate::error::ApiResult;
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::policy;
 use crate::startup::AppState;
 
@@ -227,7 +227,7 @@ async fn create_account(
             insert_account(conn, &ctx, &username, &display_name, &department, &roles, &hash)
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, row.version, &Account::from(&row)))
+    Ok(created(&format!("/api/v1/accounts/{}", row.id), row.version, &Account::from(&row)))
 }
 
 /// One account.

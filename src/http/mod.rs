@@ -8,7 +8,7 @@ pub mod json;
 pub mod pagination;
 pub mod request_id;
 
-pub use etag::{respond, IfMatch};
+pub use etag::{created, respond, IfMatch};
 pub use json::{ApiJson, OptionalJson};
 pub use pagination::{Page, PageQuery};
 pub use request_id::RequestId;

@@ -1,6 +1,6 @@
 //! `/api/v1/permits`: applications, the registry, actions and history.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{NaiveDate, TimeDelta};
 use diesel::prelude::*;
@@ -19,7 +19,7 @@ use crate::domain::dates::today;
 use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, OptionalJson, Page, PageQuery};
+use crate::http::{created, respond, ApiJson, IfMatch, OptionalJson, Page, PageQuery};
 use crate::policy;
 use crate::startup::AppState;
 
@@ -202,14 +202,6 @@ fn check_refs(conn: &mut DbConn, holder_id: &str, zone_id: Option<&str>) -> ApiR
     c.finish()
 }
 
-fn created_response(permit: &Permit) -> HttpResponse {
-    let mut res = respond(StatusCode::CREATED, permit.version, permit);
-    if let Ok(v) = header::HeaderValue::from_str(&format!("/api/v1/permits/{}", permit.id)) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}
-
 /// List and search permits.
 #[utoipa::path(tag = "permits", params(PageQuery, PermitFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
@@ -354,7 +346,7 @@ async fn create(
             Ok(permit)
         })
         .await?;
-    Ok(created_response(&permit))
+    Ok(created(&format!("/api/v1/permits/{}", permit.id), permit.version, &permit))
 }
 
 /// One permit.

@@ -1,6 +1,6 @@
 //! `/api/v1/water-users`.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
 use serde::Deserialize;
@@ -16,7 +16,7 @@ use crate::domain::text::Checks;
 use crate::domain::CreditCode;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::policy;
 use crate::startup::AppState;
 
@@ -183,11 +183,7 @@ async fn create(
             Ok(())
         })
         .await?;
-    let mut res = respond(StatusCode::CREATED, user.version, &user);
-    if let Ok(v) = header::HeaderValue::from_str(&format!("/api/v1/water-users/{}", user.id)) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(created(&format!("/api/v1/water-users/{}", user.id), user.version, &user))
 }
 
 /// One water user.

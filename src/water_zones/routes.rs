@@ -15,7 +15,7 @@ use crate::db::schema::water_zones as z;
 use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::permits::SourceType;
 use crate::policy;
 use crate::startup::AppState;
@@ -140,7 +140,7 @@ async fn create(
             Ok(zone)
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, zone.version, &zone))
+    Ok(created(&format!("/api/v1/water-zones/{}", zone.id), zone.version, &zone))
 }
 
 /// One zone.

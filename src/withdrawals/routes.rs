@@ -16,7 +16,7 @@ use crate::domain::dates::{today, Month};
 use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::permits;
 use crate::policy;
 use crate::startup::AppState;
@@ -162,7 +162,7 @@ async fn record(
             Ok(row)
         })
         .await?;
-    Ok(respond(StatusCode::CREATED, row.version, &Withdrawal::from(&row)))
+    Ok(created(&format!("/api/v1/withdrawals/{}", row.id), row.version, &Withdrawal::from(&row)))
 }
 
 /// A permit's withdrawals by month (current revisions unless `include_superseded`).
