@@ -605,7 +605,7 @@ simple_action!(
 /// Refused in a prohibited zone (`zone_prohibited`), for new groundwater in a restricted zone (`zone_restricted`),
 /// and when the zone's approved total would exceed its allowable volume (`zone_cap_exceeded`).
 #[utoipa::path(tag = "permits", params(("id" = String, Path), ("If-Match" = String, Header, description = "The permit's ETag")),
-    request_body = ApproveBody, security(("bearer" = ["leader"])),
+    request_body(content = Option<ApproveBody>, description = "Optional when the application proposed its term"), security(("bearer" = ["leader"])),
     responses((status = 200, description = "Approved", body = Permit, headers(("ETag" = String))),
         (status = 409, description = "`invalid_transition`, `zone_prohibited`, `zone_restricted`, `zone_cap_exceeded` or `effective_date_out_of_order`",
             body = crate::error::Problem, content_type = "application/problem+json")))]
