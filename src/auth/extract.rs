@@ -31,10 +31,14 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The token of an `Authorization: Bearer …` header value (scheme case-insensitive).
+pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    bearer_token(req.headers().get(header::AUTHORIZATION)?.to_str().ok()?)
 }
 
 fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {

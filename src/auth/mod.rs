@@ -10,7 +10,7 @@ mod service;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use extract::{Authenticated, Authorized, Caller};
+pub use extract::{bearer_token, Authenticated, Authorized, Caller};
 pub use jwt::{Claims, TokenKeys};
 pub use service::{bootstrap_admin, purge_expired};
 

@@ -114,10 +114,11 @@ fn release(conn: &mut DbConn, scope: &str, key: &str) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// Outcomes worth replaying: successes and deterministic refusals. Auth failures, throttling and server errors
-/// release the key so that a retry runs for real.
+/// Outcomes worth replaying: successes, and refusals that depend on the request alone (bad body, unknown
+/// resource). Refusals that depend on the moment — auth, throttling, conflicts, stale or missing If-Match — and
+/// server errors release the key, so that a retry with the same key runs for real.
 fn storable(status: StatusCode) -> bool {
-    status.is_success() || (status.is_client_error() && !matches!(status.as_u16(), 401 | 403 | 408 | 429))
+    status.is_success() || matches!(status.as_u16(), 400 | 404 | 413 | 415)
 }
 
 const STORED_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::ETAG, header::LOCATION];
@@ -147,8 +148,8 @@ pub async fn middleware(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|t| state.keys.verify(t.trim()))
+        .and_then(crate::auth::bearer_token)
+        .and_then(|t| state.keys.verify(t))
         .map(|p| p.sub);
     let Some(scope) = scope else {
         return Ok(next.call(req).await?.map_into_boxed_body());

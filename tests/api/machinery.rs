@@ -94,12 +94,22 @@ async fn idempotency_keys(app: TestApp) {
     // Keys are per caller: bob's k-1 is his own.
     let bobs = app.post("/api/v1/water-users").bearer(&bob).header("idempotency-key", "k-1").json(&other).send().await;
     assert_eq!(bobs.status, 201, "{}", bobs.text);
-    // A refusal is replayed too (the request is not run again).
-    let dup = app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-2").json(&body).send().await;
+    // A refusal that depends on the request alone is replayed too (the request is not run again)…
+    let mut bad = body.clone();
+    bad["region_code"] = json!("52");
+    let invalid =
+        app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-2").json(&bad).send().await;
+    invalid.assert_problem(400, "validation_failed");
+    let invalid2 =
+        app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-2").json(&bad).send().await;
+    assert_eq!(invalid2.status, 400);
+    assert_eq!(invalid2.header("idempotency-replayed").as_deref(), Some("true"));
+    // …but one that depends on the moment (a conflict) releases the key, so a retry runs for real.
+    let dup = app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-3").json(&body).send().await;
     dup.assert_problem(409, "conflict");
-    let dup2 = app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-2").json(&body).send().await;
-    assert_eq!(dup2.status, 409);
-    assert_eq!(dup2.header("idempotency-replayed").as_deref(), Some("true"));
+    let dup2 = app.post("/api/v1/water-users").bearer(&alice).header("idempotency-key", "k-3").json(&body).send().await;
+    dup2.assert_problem(409, "conflict");
+    assert_eq!(dup2.header("idempotency-replayed"), None);
 
     // While the first request with a key is still running, the same key gets 409.
     let now = chrono::Utc::now().naive_utc();
