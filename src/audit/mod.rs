@@ -1,7 +1,8 @@
-//! The append-only audit trail (API.md §4.10) and the change feed (§4.11).
+//! The append-only audit trail (API.md §4.10), which is also the change feed (§4.11): the feed is the trail's
+//! entity changes that platforms may read (`in_feed`), in the trail's order.
 //!
-//! [`record`] inserts the audit event and the feed entry in the writer's own transaction, so they commit or roll
-//! back with the change — but unnumbered. [`sequence_pending`] numbers every committed, unnumbered row and chains
+//! [`record`] inserts the audit event in the writer's own transaction, so it commits or rolls back with the
+//! change — but unnumbered. [`sequence_pending`] numbers every committed, unnumbered row and chains
 //! the hashes, in batches, under the one lock on the chain (an advisory lock on PostgreSQL, the write lock on
 //! SQLite). It runs in each instance's background sequencer (woken by every write) and before every read of the
 //! trail or the feed, so readers see their own writes. Writers therefore never wait for each other's commits,
@@ -18,7 +19,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::auth::{Principal, Role};
-use crate::db::schema::{audit_events, change_feed, ledger_head};
+use crate::db::schema::{audit_events, ledger_head};
 use crate::db::DbConn;
 
 /// The entity types named across the contract (audit, change feed, exports).
@@ -203,6 +204,7 @@ struct Canonical<'a> {
     before: Option<&'a str>,
     after: Option<&'a str>,
     request_id: Option<&'a str>,
+    in_feed: bool,
     reason: Option<&'a str>,
     effective_date: Option<String>,
 }
@@ -221,6 +223,7 @@ struct NewAuditRow {
     before_data: Option<String>,
     after_data: Option<String>,
     request_id: Option<String>,
+    in_feed: bool,
     reason: Option<String>,
     effective_date: Option<chrono::NaiveDate>,
 }
@@ -242,6 +245,7 @@ pub struct AuditRow {
     pub before_data: Option<String>,
     pub after_data: Option<String>,
     pub request_id: Option<String>,
+    pub in_feed: bool,
     pub reason: Option<String>,
     pub effective_date: Option<chrono::NaiveDate>,
     pub prev_hash: Option<String>,
@@ -268,6 +272,7 @@ impl AuditRow {
             before: self.before_data.as_deref(),
             after: self.after_data.as_deref(),
             request_id: self.request_id.as_deref(),
+            in_feed: self.in_feed,
             reason: self.reason.as_deref(),
             effective_date: self.effective_date.map(|d| d.to_string()),
         };
@@ -282,10 +287,8 @@ impl AuditRow {
 /// Appends `event` to the audit trail and, for entity changes, to the change feed — inside the caller's
 /// transaction, so the record, its audit event and its feed entry commit or roll back together.
 pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<()> {
-    let at = crate::db::now();
-    let after = event.after.as_ref().map(|v| v.to_string());
     let row = NewAuditRow {
-        at,
+        at: crate::db::now(),
         actor_sub: ctx.actor.sub.clone(),
         actor_username: ctx.actor.username.clone(),
         actor_department: ctx.actor.department.clone(),
@@ -294,38 +297,23 @@ pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResul
         entity_type: event.entity.map(|(t, _)| t.as_str().to_string()),
         entity_id: event.entity.map(|(_, id)| id.to_string()),
         before_data: event.before.as_ref().map(|v| v.to_string()),
-        after_data: after.clone(),
+        after_data: event.after.as_ref().map(|v| v.to_string()),
         request_id: ctx.request_id.clone(),
+        in_feed: event.entity.is_some_and(|(t, _)| t.in_change_feed()),
         reason: event.reason.clone(),
         effective_date: event.effective_date,
     };
     diesel::insert_into(audit_events::table).values(&row).execute(conn)?;
-    if let Some((entity_type, entity_id)) = event.entity.filter(|(t, _)| t.in_change_feed()) {
-        use change_feed::dsl as c;
-        diesel::insert_into(c::change_feed)
-            .values((
-                c::entity_type.eq(entity_type.as_str()),
-                c::entity_id.eq(entity_id),
-                c::op.eq(if after.is_some() { "upsert" } else { "delete" }),
-                c::occurred_at.eq(at),
-                c::data.eq(after),
-            ))
-            .execute(conn)?;
-    }
     Ok(())
 }
 
 const SEQUENCE_BATCH: i64 = 1000;
 
-/// Numbers and chains every committed, unnumbered audit event and feed entry, in its own transactions; one
+/// Numbers and chains every committed, unnumbered audit event, in its own transactions; one
 /// sequencer at a time across instances (the others wait, then usually find nothing left).
 pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
     use diesel::dsl::{exists, select};
-    let pending: bool = select(
-        exists(audit_events::table.filter(audit_events::seq.is_null()))
-            .or(exists(change_feed::table.filter(change_feed::seq.is_null()))),
-    )
-    .get_result(conn)?;
+    let pending: bool = select(exists(audit_events::table.filter(audit_events::seq.is_null()))).get_result(conn)?;
     if !pending {
         return Ok(0);
     }
@@ -344,15 +332,15 @@ fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
     if matches!(conn, DbConn::Postgres(_)) {
         diesel::sql_query("SELECT pg_advisory_xact_lock(7216354000001)").execute(conn)?;
     }
-    let (mut seq, mut prev, mut change_seq): (i64, String, i64) =
-        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash, h::change_seq)).first(conn)?;
+    let (mut seq, mut prev): (i64, String) =
+        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash)).first(conn)?;
     let events: Vec<AuditRow> = audit_events::table
         .filter(audit_events::seq.is_null())
         .order(audit_events::id.asc())
         .limit(SEQUENCE_BATCH)
         .select(AuditRow::as_select())
         .load(conn)?;
-    // One statement per batch and table (`UPDATE … FROM (VALUES …)` works on both backends): the values are
+    // One statement per batch (`UPDATE … FROM (VALUES …)` works on both backends): the values are
     // integers and hex digests, written into the statement directly.
     let mut values = Vec::with_capacity(events.len());
     for e in &events {
@@ -369,27 +357,12 @@ fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
         ))
         .execute(conn)?;
     }
-    let feed: Vec<i64> = change_feed::table
-        .filter(change_feed::seq.is_null())
-        .order(change_feed::id.asc())
-        .limit(SEQUENCE_BATCH)
-        .select(change_feed::id)
-        .load(conn)?;
-    if !feed.is_empty() {
-        let values: Vec<String> = feed.iter().zip(change_seq + 1..).map(|(id, n)| format!("({id}, {n})")).collect();
-        diesel::sql_query(format!(
-            "UPDATE change_feed SET seq = v.column2 FROM (VALUES {}) AS v WHERE change_feed.id = v.column1",
-            values.join(", ")
-        ))
-        .execute(conn)?;
-        change_seq += feed.len() as i64;
-    }
-    if !events.is_empty() || !feed.is_empty() {
+    if !events.is_empty() {
         diesel::update(h::ledger_head.filter(h::id.eq(1)))
-            .set((h::audit_seq.eq(seq), h::audit_hash.eq(&prev), h::change_seq.eq(change_seq)))
+            .set((h::audit_seq.eq(seq), h::audit_hash.eq(&prev)))
             .execute(conn)?;
     }
-    Ok(events.len().max(feed.len()))
+    Ok(events.len())
 }
 
 /// Result of re-walking the chain.

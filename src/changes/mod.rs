@@ -1,5 +1,6 @@
-//! `/api/v1/changes` — the change feed for provincial platforms (API.md §4.11). Entries are written by
-//! [`crate::audit::record`] in the same transaction as the change, numbered in commit order.
+//! `/api/v1/changes` — the change feed for provincial platforms (API.md §4.11): the audit trail's entity
+//! changes (`in_feed`), written by [`crate::audit::record`] in the same transaction as the change and numbered
+//! with the trail. Sequence numbers increase strictly but skip the trail's other events.
 
 use actix_web::{get, web, HttpResponse};
 use diesel::prelude::*;
@@ -9,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::EntityType;
 use crate::auth::Authorized;
-use crate::db::schema::change_feed as c;
+use crate::db::schema::audit_events as a;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::policy;
@@ -55,7 +56,7 @@ pub struct ChangeQuery {
     pub entity_types: Option<String>,
 }
 
-/// Changes in commit order, each exactly once.
+/// Changes in the order they became visible, each exactly once (`seq` increases strictly; it is not dense).
 #[utoipa::path(tag = "changes", params(ChangeQuery), security(("bearer" = ["admin", "leader", "platform", "auditor"])),
     responses((status = 200, description = "A page of changes", body = ChangePage)))]
 #[get("/changes")]
@@ -76,8 +77,11 @@ async fn list(
             list.split(',')
                 .map(|t| {
                     EntityType::parse(t.trim())
+                        .filter(|e| e.in_change_feed())
                         .map(|e| e.as_str().to_string())
-                        .ok_or_else(|| ApiError::invalid("entity_types", format!("unknown entity type {t:?}")))
+                        .ok_or_else(|| {
+                            ApiError::invalid("entity_types", format!("{t:?} is not an entity type of the feed"))
+                        })
                 })
                 .collect::<Result<_, _>>()?,
         ),
@@ -86,26 +90,28 @@ async fn list(
         .db
         .run(move |conn| {
             crate::audit::sequence_pending(conn)?;
-            let mut query = c::table
-                .filter(c::seq.gt(after))
-                .order(c::seq.asc())
+            let mut query = a::table
+                .filter(a::in_feed.eq(true))
+                .filter(a::seq.gt(after))
+                .order(a::seq.asc())
                 .limit(limit)
-                .select((c::seq, c::entity_type, c::entity_id, c::op, c::occurred_at, c::data))
+                .select((a::seq, a::entity_type, a::entity_id, a::at, a::after_data))
                 .into_boxed();
             if let Some(types) = types {
-                query = query.filter(c::entity_type.eq_any(types));
+                query = query.filter(a::entity_type.eq_any(types));
             }
-            Ok(query.load::<(Option<i64>, String, String, String, chrono::NaiveDateTime, Option<String>)>(conn)?)
+            type Row = (Option<i64>, Option<String>, Option<String>, chrono::NaiveDateTime, Option<String>);
+            Ok(query.load::<Row>(conn)?)
         })
         .await?;
     let last = rows.last().and_then(|r| r.0).unwrap_or(after);
     let items = rows
         .into_iter()
-        .map(|(seq, entity_type, entity_id, op, at, data)| Change {
+        .map(|(seq, entity_type, entity_id, at, data)| Change {
             seq: seq.unwrap_or_default(),
-            entity_type,
-            entity_id,
-            op,
+            entity_type: entity_type.unwrap_or_default(),
+            entity_id: entity_id.unwrap_or_default(),
+            op: if data.is_some() { "upsert" } else { "delete" }.to_string(),
             occurred_at: crate::domain::instant::format(&at),
             data: data.and_then(|d| serde_json::from_str(&d).ok()),
         })

@@ -6,7 +6,6 @@ diesel::table! {
         id -> Integer,
         audit_seq -> BigInt,
         audit_hash -> Text,
-        change_seq -> BigInt,
     }
 }
 
@@ -25,22 +24,11 @@ diesel::table! {
         before_data -> Nullable<Text>,
         after_data -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        in_feed -> Bool,
         reason -> Nullable<Text>,
         effective_date -> Nullable<Date>,
         prev_hash -> Nullable<Text>,
         hash -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    change_feed (id) {
-        id -> BigInt,
-        seq -> Nullable<BigInt>,
-        entity_type -> Text,
-        entity_id -> Text,
-        op -> Text,
-        occurred_at -> Timestamp,
-        data -> Nullable<Text>,
     }
 }
 
@@ -224,7 +212,6 @@ diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
     audit_events,
-    change_feed,
     counters,
     departments,
     accounts,

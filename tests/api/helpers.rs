@@ -283,6 +283,28 @@ macro_rules! on_both_databases {
     };
 }
 
+/// Reads the whole change feed (as a platform) and checks its numbers increase strictly.
+pub async fn whole_feed(app: &TestApp, entity_types: &str) -> Vec<serde_json::Value> {
+    let token = app.token(&[Role::Platform]);
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!("/api/v1/changes?limit=500&entity_types={entity_types}&cursor={cursor}");
+        let path = if cursor.is_empty() { path.replace("&cursor=", "") } else { path };
+        let page = app.get(&path).bearer(&token).send().await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let batch = page.body["items"].as_array().unwrap().clone();
+        cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+        if batch.is_empty() {
+            break;
+        }
+        items.extend(batch);
+    }
+    let seqs: Vec<i64> = items.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] > w[0]), "feed numbers increase strictly: {seqs:?}");
+    items
+}
+
 /// Valid 统一社会信用代码 (GB 32100) printed on real business licences.
 pub const REAL_CODES: [&str; 5] =
     ["91350100M000100Y43", "91110108551385082Q", "91440300708461136T", "91110000717828315T", "913100001322013497"];

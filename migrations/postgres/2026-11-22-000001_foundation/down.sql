@@ -7,7 +7,6 @@ DROP TABLE service_accounts;
 DROP TABLE accounts;
 DROP TABLE departments;
 DROP TABLE counters;
-DROP TABLE change_feed;
 DROP TABLE audit_events;
 DROP FUNCTION audit_events_append_only();
 DROP TABLE ledger_head;

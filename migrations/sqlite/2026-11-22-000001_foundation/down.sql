@@ -7,6 +7,5 @@ DROP TABLE service_accounts;
 DROP TABLE accounts;
 DROP TABLE departments;
 DROP TABLE counters;
-DROP TABLE change_feed;
 DROP TABLE audit_events;
 DROP TABLE ledger_head;

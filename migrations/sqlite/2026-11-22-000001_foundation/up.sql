@@ -1,14 +1,13 @@
--- Shared machinery: ledger (audit chain + change feed), accounts, tokens, idempotency, counters, water users.
+-- Shared machinery: the audit trail (hash chain, also the change feed), accounts, tokens, idempotency, counters, water users.
 -- Instants are UTC `timestamp` (microseconds); ids are UUIDv7 text; money/volumes BIGINT.
 
 CREATE TABLE ledger_head (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     audit_seq   BIGINT NOT NULL,
-    audit_hash  TEXT   NOT NULL,
-    change_seq  BIGINT NOT NULL
+    audit_hash  TEXT   NOT NULL
 );
-INSERT INTO ledger_head (id, audit_seq, audit_hash, change_seq)
-VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
+INSERT INTO ledger_head (id, audit_seq, audit_hash)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
 -- Events are inserted by the writing transaction (seq, prev_hash, hash NULL) and numbered and chained right
 -- after its commit by the sequencer (audit::sequence_pending), which holds the only lock on the chain.
@@ -26,6 +25,8 @@ CREATE TABLE audit_events (
     before_data      TEXT,
     after_data       TEXT,
     request_id       TEXT,
+    -- Part of the change feed (§4.11): an entity change the platform may read.
+    in_feed          BOOLEAN NOT NULL,
     reason           TEXT,
     effective_date   DATE,
     prev_hash        TEXT,
@@ -45,17 +46,9 @@ BEGIN
     SELECT RAISE(ABORT, 'audit_events is append-only');
 END;
 
-CREATE TABLE change_feed (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    seq          BIGINT UNIQUE,
-    entity_type  TEXT NOT NULL,
-    entity_id    TEXT NOT NULL,
-    op           TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
-    occurred_at  TIMESTAMP NOT NULL,
-    data         TEXT
-);
-CREATE INDEX change_feed_entity_type ON change_feed (entity_type, seq);
-CREATE INDEX change_feed_pending ON change_feed (id) WHERE seq IS NULL;
+-- The change feed is the audit trail's entity changes, numbered with it.
+CREATE INDEX audit_events_feed ON audit_events (seq) WHERE in_feed;
+CREATE INDEX audit_events_feed_type ON audit_events (entity_type, seq) WHERE in_feed;
 
 CREATE TABLE counters (
     name   TEXT PRIMARY KEY,
