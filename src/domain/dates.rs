@@ -59,10 +59,6 @@ impl Month {
         self.first_day().checked_add_months(Months::new(1)).expect("in range").pred_opt().expect("in range")
     }
 
-    pub fn days(self) -> i64 {
-        i64::from(self.last_day().day())
-    }
-
     pub fn of(date: NaiveDate) -> Self {
         Self { year: date.year(), month: date.month() }
     }
@@ -103,8 +99,8 @@ mod tests {
     #[test]
     fn months() {
         let m = Month::parse("2024-02").unwrap();
-        assert_eq!(m.days(), 29);
-        assert_eq!(Month::parse("2023-02").unwrap().days(), 28);
+        assert_eq!(m.last_day(), NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        assert_eq!(Month::parse("2023-02").unwrap().last_day().day(), 28);
         assert_eq!(m.to_string(), "2024-02");
         assert!(
             Month::parse("2024-13").is_none() && Month::parse("2024-1").is_none() && Month::parse("24-01").is_none()

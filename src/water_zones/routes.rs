@@ -95,7 +95,10 @@ async fn list(
                 q = q.filter(z::source_type.eq(s.as_str()));
             }
             let page = p.page(q.load(conn)?, |r: &ZoneRow| r.id.clone());
-            let items = page.items.iter().map(|r| view(conn, r)).collect::<QueryResult<Vec<_>>>()?;
+            let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+            let totals = super::approved_totals(conn, &ids, crate::domain::dates::today())?;
+            let items =
+                page.items.iter().map(|r| Zone::new(r, totals.get(&r.id).copied().unwrap_or(0))).collect::<Vec<_>>();
             Ok(Page { items, next_cursor: page.next_cursor })
         })
         .await?;

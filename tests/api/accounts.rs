@@ -76,6 +76,19 @@ async fn departments_accounts_and_roles(app: TestApp) {
 
     // Changing roles voids the account's tokens at once.
     let got = app.get(&format!("/api/v1/accounts/{id}")).bearer(&admin).send().await;
+    app.patch(&format!("/api/v1/accounts/{id}"))
+        .bearer(&admin)
+        .json(&json!({"roles": ["leader"]}))
+        .send()
+        .await
+        .assert_problem(428, "precondition_required");
+    app.patch(&format!("/api/v1/accounts/{id}"))
+        .bearer(&admin)
+        .header("if-match", &got.etag())
+        .json(&json!({"roles": ["platform"]}))
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
     let patched = app
         .patch(&format!("/api/v1/accounts/{id}"))
         .bearer(&admin)

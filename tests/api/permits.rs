@@ -437,6 +437,23 @@ async fn zone_rules_and_utilisation(app: TestApp) {
         .await;
     assert_eq!(up.status, 200, "{}", up.text);
     assert_eq!(up.body["utilization_pct"], "50.0");
+    // Renaming onto another zone's name is a conflict; without If-Match nothing happens.
+    let etag = up.etag();
+    let clash = app
+        .patch(&format!("/api/v1/water-zones/{zid}"))
+        .bearer(&admin)
+        .header("if-match", &etag)
+        .json(&json!({"name": "岩溶禁采区"}))
+        .send()
+        .await;
+    clash.assert_problem(409, "conflict");
+    app.patch(&format!("/api/v1/water-zones/{zid}"))
+        .bearer(&admin)
+        .json(&json!({"name": "新名"}))
+        .send()
+        .await
+        .assert_problem(428, "precondition_required");
+    assert_eq!(app.get(&format!("/api/v1/water-zones/{zid}")).bearer(&admin).send().await.body["name"], "深层地下水区");
     let unknown_zone = permit_body(&s.holder, Some("nope"), "surface", 10);
     let r = app.post("/api/v1/permits").bearer(&s.clerk).json(&unknown_zone).send().await;
     r.assert_problem(400, "validation_failed");
