@@ -353,37 +353,43 @@ async fn set_password(
     }
     let ctx = caller.ctx();
     let ttl = state.settings.access_token_ttl;
+    let lookup = id.clone();
+    let current = state.db.run(move |conn| find_account(conn, &lookup)?.ok_or(ApiError::NotFound)).await?;
+    if_match.check(current.version)?;
+    // Argon2 (check and new hash) runs on a blocking thread without holding a database connection.
+    let expected = current.password_hash.clone();
+    let hash = web::block(move || {
+        if let Some(cur) = &b.current_password {
+            if !is_admin && !password::verify(cur, &expected) {
+                return Err(ApiError::invalid("current_password", "is wrong"));
+            }
+        }
+        Ok(password::hash(&b.password))
+    })
+    .await
+    .map_err(|_| ApiError::internal("password hashing cancelled"))??;
     let (row, (nbf, exp)) = state
         .db
-        .run(move |conn| {
-            let current = find_account(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(current.version)?;
-            if let Some(cur) = &b.current_password {
-                if !is_admin && !password::verify(cur, &current.password_hash) {
-                    return Err(ApiError::invalid("current_password", "is wrong"));
-                }
+        .write(move |conn| {
+            // The version read above must still be current: otherwise 412, as for any stale If-Match.
+            let updated = diesel::update(a::table.find(&id).filter(a::version.eq(current.version)))
+                .set((
+                    a::password_hash.eq(&hash),
+                    a::version.eq(current.version + 1),
+                    a::updated_at.eq(crate::db::now()),
+                ))
+                .execute(conn)?;
+            if updated == 0 {
+                return Err(ApiError::PreconditionFailed);
             }
-            let hash = password::hash(&b.password);
-            crate::db::write_transaction(conn, |conn| {
-                let updated = diesel::update(a::table.find(&id).filter(a::version.eq(current.version)))
-                    .set((
-                        a::password_hash.eq(&hash),
-                        a::version.eq(current.version + 1),
-                        a::updated_at.eq(crate::db::now()),
-                    ))
-                    .execute(conn)?;
-                if updated == 0 {
-                    return Err(ApiError::PreconditionFailed);
-                }
-                let after = find_account(conn, &id)?.ok_or(ApiError::NotFound)?;
-                let revoked = revocation::revoke_subject(conn, &id, ttl)?;
-                audit::record(
-                    conn,
-                    &ctx,
-                    Event::new("password_changed").entity(EntityType::Account, &id).after(&Account::from(&after)),
-                )?;
-                Ok((after, revoked))
-            })
+            let after = find_account(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let revoked = revocation::revoke_subject(conn, &id, ttl)?;
+            audit::record(
+                conn,
+                &ctx,
+                Event::new("password_changed").entity(EntityType::Account, &id).after(&Account::from(&after)),
+            )?;
+            Ok((after, revoked))
         })
         .await?;
     state.revocations.note_subject(&row.id, nbf, exp);

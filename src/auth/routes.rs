@@ -111,21 +111,23 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
     let LoginRequest { username, password } = body.0;
     let rid = request_id(&req);
     let st = state.clone();
-    let verified = state
+    let key = service::username_key(&username);
+    let (k, u) = (key.clone(), username.clone());
+    let row = state
         .db
         .run(move |conn| {
-            let key = service::username_key(&username);
-            service::check_throttle(conn, &key, &st.settings)?;
-            match service::verify_password(conn, &username, &password)? {
-                Some(account) => Ok(Ok(account)),
-                None => crate::db::write_transaction(conn, |c| {
-                    service::record_failure(c, &key, &username, rid.clone(), "login_failed")
-                })
-                .map(|_| Err(())),
-            }
+            service::check_throttle(conn, &k, &st.settings)?;
+            Ok(accounts::find_account_by_username(conn, &u)?)
         })
         .await?;
-    let account = verified.map_err(|_| ApiError::Unauthorized("wrong username or password"))?;
+    // Argon2 runs on a blocking thread without holding a database connection.
+    let account = web::block(move || service::check_password(row, &password))
+        .await
+        .map_err(|_| ApiError::internal("password check cancelled"))?;
+    let Some(account) = account else {
+        state.db.write(move |conn| service::record_failure(conn, &key, &username, rid, "login_failed")).await?;
+        return Err(ApiError::Unauthorized("wrong username or password"));
+    };
     let verified = Verified::Account(account);
     let (access, claims, refresh) = issue_pair(&state, &verified, None);
     let (subject, family) = refresh.expect("accounts get refresh tokens");

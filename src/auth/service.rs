@@ -69,12 +69,12 @@ pub fn client_key(client_id: &str) -> String {
     throttle_key("client", client_id)
 }
 
-/// Checks a username and password. Unknown users cost the same time as wrong passwords.
-pub fn verify_password(conn: &mut DbConn, username: &str, pw: &str) -> Result<Option<AccountRow>, ApiError> {
-    let row = accounts::find_account_by_username(conn, username)?;
+/// Checks a password against the account found for a username (none: the same work against a dummy hash,
+/// so unknown users cost the same time as wrong passwords). CPU-heavy: call it off the async workers.
+pub fn check_password(row: Option<AccountRow>, pw: &str) -> Option<AccountRow> {
     let hash = row.as_ref().map(|r| r.password_hash.as_str()).unwrap_or_else(|| password::dummy_hash());
     let ok = password::verify(pw, hash);
-    Ok(row.filter(|r| ok && r.active))
+    row.filter(|r| ok && r.active)
 }
 
 /// Checks a client id and secret (secrets are random, stored as SHA-256).
