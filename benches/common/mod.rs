@@ -26,14 +26,23 @@ pub fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<N>(conn).unwrap_or_else(|e| panic!("{sql}: {e}")).n
 }
 
-/// Creates the database `name` on the benchmark server if needed and returns its URL.
+/// Creates the database `name` on the benchmark server if needed and returns its URL, with the connection options
+/// of `SHUIWU_BENCH_PG_OPTIONS` (default `sslmode=disable`: the server is on loopback, as in the compose file where
+/// PostgreSQL runs without TLS; Debian's packaged server offers TLS, which libpq would otherwise negotiate). Set
+/// `SHUIWU_BENCH_PG_OPTIONS=sslmode=require` to measure with TLS.
 pub fn database(name: &str) -> String {
     let base = env_or("SHUIWU_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres");
     let mut admin = PgConnection::establish(&base).expect("PostgreSQL reachable");
     if count(&mut admin, &format!("SELECT COUNT(*)::bigint AS n FROM pg_database WHERE datname = '{name}'")) == 0 {
         admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
     }
-    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+    let options = env_or("SHUIWU_BENCH_PG_OPTIONS", "sslmode=disable");
+    let server = base.rsplit_once('/').unwrap().0;
+    if options.is_empty() {
+        format!("{server}/{name}")
+    } else {
+        format!("{server}/{name}?{options}")
+    }
 }
 
 pub fn require_wrk() {

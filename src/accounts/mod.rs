@@ -14,7 +14,7 @@ use crate::db::{is_unique_violation, DbConn};
 use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, ToSchema)]
-#[diesel(table_name = departments)]
+#[diesel(table_name = departments, treat_none_as_default_value = false)]
 pub struct Department {
     pub id: String,
     /// Short code, e.g. `office`, `water_resources_section`.
@@ -30,7 +30,7 @@ pub struct Department {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = accounts)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false)]
 pub struct AccountRow {
     pub id: String,
     pub username: String,
@@ -80,7 +80,7 @@ impl From<&AccountRow> for Account {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = service_accounts)]
+#[diesel(table_name = service_accounts, treat_none_as_default_value = false)]
 pub struct ServiceAccountRow {
     pub id: String,
     pub name: String,

@@ -210,7 +210,7 @@ struct Canonical<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 struct NewAuditRow {
     at: NaiveDateTime,
     actor_sub: String,

@@ -66,7 +66,7 @@ text_enum! {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = permits)]
+#[diesel(table_name = permits, treat_none_as_default_value = false)]
 pub struct PermitRow {
     pub id: String,
     pub permit_no: Option<String>,

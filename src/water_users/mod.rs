@@ -12,7 +12,7 @@ use crate::db::DbConn;
 
 /// A water user (取用水户): an organisation identified by its 统一社会信用代码.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, ToSchema)]
-#[diesel(table_name = water_users)]
+#[diesel(table_name = water_users, treat_none_as_default_value = false)]
 #[schema(example = json!({
     "id": "0193a0c4-5f0e-7b61-9a3e-4c1d2e3f4a5b", "name": "赤水市自来水有限公司", "credit_code": "91350100M000100Y43",
     "legal_representative": "王建国", "region_code": "520381", "address": "赤水市市中街道", "industry": "D4610",

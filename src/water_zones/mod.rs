@@ -26,7 +26,7 @@ text_enum! {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = water_zones)]
+#[diesel(table_name = water_zones, treat_none_as_default_value = false)]
 pub struct ZoneRow {
     pub id: String,
     pub name: String,

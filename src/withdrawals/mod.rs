@@ -25,7 +25,7 @@ text_enum! {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = withdrawals)]
+#[diesel(table_name = withdrawals, treat_none_as_default_value = false)]
 pub struct WithdrawalRow {
     pub id: String,
     pub permit_id: String,
@@ -134,12 +134,22 @@ pub fn volume_for(
     }
 }
 
-pub fn current(conn: &mut DbConn, permit_id: &str, period: &str) -> QueryResult<Option<WithdrawalRow>> {
-    withdrawals::table
-        .filter(withdrawals::permit_id.eq(permit_id))
-        .filter(withdrawals::period.eq(period))
-        .filter(withdrawals::superseded.eq(false))
-        .select(WithdrawalRow::as_select())
+/// The permit and its current record for `period`, if any, in one round trip (the write path's only read).
+pub fn permit_with_current(
+    conn: &mut DbConn,
+    permit_id: &str,
+    period: &str,
+) -> QueryResult<Option<(PermitRow, Option<WithdrawalRow>)>> {
+    use crate::db::schema::permits;
+    permits::table
+        .left_join(
+            withdrawals::table.on(withdrawals::permit_id
+                .eq(permits::id)
+                .and(withdrawals::period.eq(period))
+                .and(withdrawals::superseded.eq(false))),
+        )
+        .filter(permits::id.eq(permit_id))
+        .select((PermitRow::as_select(), Option::<WithdrawalRow>::as_select()))
         .first(conn)
         .optional()
 }

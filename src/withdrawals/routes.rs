@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{active_days, current, volume_for, Method, Withdrawal, WithdrawalRow};
+use super::{active_days, permit_with_current, volume_for, Method, Withdrawal, WithdrawalRow};
 use crate::audit::{self, EntityType, Event};
 use crate::auth::Authorized;
 use crate::db::is_unique_violation;
@@ -104,14 +104,13 @@ async fn record(
     let row = state
         .db
         .write(move |conn| {
-            let permit = permits::find(conn, &permit_id)?.ok_or(ApiError::NotFound)?;
+            let period = month.to_string();
+            let (permit, previous) = permit_with_current(conn, &permit_id, &period)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(permit.version)?;
             let days = active_days(&permit, month).ok_or_else(|| {
                 ApiError::conflict("permit_not_active", format!("the permit was not in force in {month}"))
             })?;
             let volume = volume_for(&permit, b.method, b.volume_m3, days)?;
-            let period = month.to_string();
-            let previous = current(conn, &permit_id, &period)?;
             let now = crate::db::now();
             if let Some(prev) = &previous {
                 diesel::update(wd::table.find(&prev.id))
