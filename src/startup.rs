@@ -56,10 +56,12 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
     }
-    // Default: four connections per core. Measured on 2 cores against a local PostgreSQL, 8 connections gave the
-    // best throughput and tail (p99 11 ms at 64 clients) while 32 tripled p99; raise it for a remote database.
+    // Default: six connections per core. Measured on 2 cores against a local PostgreSQL (benches/): reads peak
+    // at 8–12 (p99 of a GET at 64 clients 10–12 ms; 32 connections tripled it), while writes wait on the WAL flush
+    // with the connection held and gain from a few more (withdrawals 2 150–2 240/s at 8, 2 320–2 390/s at 12–16).
+    // Raise it for a remote database, where every round trip holds the connection longer.
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
-    let pool_size = settings.db_pool_size.unwrap_or(4 * cores).max(1);
+    let pool_size = settings.db_pool_size.unwrap_or(6 * cores).max(1);
     let db = Db::connect(&url, pool_size, settings.db_acquire_timeout)?;
     let mut conn = db.get_blocking().map_err(|_| format!("cannot connect to the database {url:?}"))?;
     crate::db::with_startup_lock(&mut conn, |conn| {
