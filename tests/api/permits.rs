@@ -12,6 +12,7 @@ on_both_databases!(
     zone_rules_and_utilisation,
     expired_reads_filters_and_search,
     withdrawals_revisions_and_activity,
+    concurrent_withdrawal_reports_keep_one_current_revision,
 );
 
 pub struct Staff {
@@ -770,4 +771,56 @@ async fn concurrent_approvals_cannot_both_pass_the_cap() {
     numbers.sort();
     let expected: Vec<String> = (1..=12).map(|n| format!("D520381G{}-{n:04}", today().year())).collect();
     assert_eq!(numbers, expected);
+}
+
+/// Many reports for one permit and month at once: each is recorded as the next revision or refused with 409
+/// `conflict` (never a 500 or a second current record); revisions run 1..n without gaps, each recorded one audited.
+async fn concurrent_withdrawal_reports_keep_one_current_revision(app: TestApp) {
+    let s = staff(&app).await;
+    let p = permit_in(&app, &s, "approved").await;
+    let id = p["id"].as_str().unwrap().to_string();
+    let month = shuiwu::domain::dates::Month::of(today() - Days::days(20)).to_string();
+    let path = format!("/api/v1/permits/{id}/withdrawals");
+    for round in 0..3 {
+        let reqs: Vec<_> = (0..8)
+            .map(|i| {
+                app.post(&path)
+                    .bearer(&s.clerk)
+                    .json(&json!({"period": month, "volume_m3": 100 * round + i, "method": "manual_reading"}))
+                    .send()
+            })
+            .collect();
+        for r in futures_util::future::join_all(reqs).await {
+            assert!(
+                r.status == 201 || (r.status == 409 && r.body["code"] == "conflict"),
+                "round {round}: {} {}",
+                r.status,
+                r.text
+            );
+        }
+    }
+    let recorded = app.count(&format!("SELECT COUNT(*) AS n FROM withdrawals WHERE permit_id = '{id}'"));
+    assert!(recorded >= 3, "at least one report per round is recorded, got {recorded}");
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) AS n FROM withdrawals WHERE permit_id = '{id}' AND NOT superseded")),
+        1
+    );
+    assert_eq!(
+        app.count(&format!("SELECT CAST(MAX(revision) AS BIGINT) AS n FROM withdrawals WHERE permit_id = '{id}'")),
+        recorded,
+        "revisions run 1..n"
+    );
+    let current = app.get(&path).bearer(&s.clerk).send().await;
+    assert_eq!(current.body["items"][0]["revision"], recorded);
+    // The first report and every correction are audited once; each correction also audits the superseded record.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE action IN ('withdrawal_recorded', 'withdrawal_corrected')"
+        ),
+        recorded
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'withdrawal_superseded'"),
+        recorded - 1
+    );
 }
