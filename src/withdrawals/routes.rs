@@ -139,25 +139,34 @@ async fn record(
                 }
             })?;
             let view = Withdrawal::from(&row);
-            let mut ev = Event::new(if previous.is_some() { "withdrawal_corrected" } else { "withdrawal_recorded" })
-                .entity(EntityType::Withdrawal, &row.id)
-                .after(&view);
-            if let Some(prev) = &previous {
-                let mut old = Withdrawal::from(prev);
-                ev = ev.before(&old);
-                old.superseded = true;
-                old.version += 1;
-                old.updated_at = now;
-                audit::record(
+            match &previous {
+                None => audit::record(
                     conn,
                     &ctx,
-                    Event::new("withdrawal_superseded")
-                        .entity(EntityType::Withdrawal, &prev.id)
-                        .before(&Withdrawal::from(prev))
-                        .after(&old),
-                )?;
+                    Event::new("withdrawal_recorded").entity(EntityType::Withdrawal, &row.id).after(&view),
+                )?,
+                Some(prev) => {
+                    let old = Withdrawal::from(prev);
+                    let mut replaced = old.clone();
+                    replaced.superseded = true;
+                    replaced.version += 1;
+                    replaced.updated_at = now;
+                    audit::record_all(
+                        conn,
+                        &ctx,
+                        [
+                            Event::new("withdrawal_superseded")
+                                .entity(EntityType::Withdrawal, &prev.id)
+                                .before(&old)
+                                .after(&replaced),
+                            Event::new("withdrawal_corrected")
+                                .entity(EntityType::Withdrawal, &row.id)
+                                .before(&old)
+                                .after(&view),
+                        ],
+                    )?;
+                }
             }
-            audit::record(conn, &ctx, ev)?;
             Ok(row)
         })
         .await?;

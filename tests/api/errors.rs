@@ -88,7 +88,7 @@ async fn database_down_is_503() {
     let t = app.token(&[Role::Auditor]);
     assert_eq!(app.get("/api/v1/water-users").bearer(&t).send().await.status, 200);
     // Take the database away: no new connections, existing ones killed.
-    let name = app.database_url.rsplit('/').next().unwrap().to_string();
+    let name = app.pg_database().to_string();
     {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;

@@ -22,8 +22,21 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server tests create their databases on. Unreachable → the test fails (never skipped).
+/// Without TLS by default: the server is on loopback, and libpq's OpenSSL state must not be torn down by the
+/// test process's exit while the in-process server's threads still hold connections.
 pub fn postgres_base_url() -> String {
-    std::env::var("SHUIWU_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SHUIWU_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+/// The URL of database `name` on the server of `base`, keeping `base`'s connection options.
+fn database_on(base: &str, name: &str) -> String {
+    let (path, options) = base.split_once('?').map_or((base, None), |(p, o)| (p, Some(o)));
+    let (prefix, _) = path.rsplit_once('/').expect("database URL with a path");
+    match options {
+        Some(o) => format!("{prefix}/{name}?{o}"),
+        None => format!("{prefix}/{name}"),
+    }
 }
 
 pub struct TestApp {
@@ -59,8 +72,7 @@ pub fn test_settings(backend: Backend) -> (Settings, Option<String>, std::path::
             });
             let name = format!("shuiwu_t_{}", uuid::Uuid::now_v7().simple());
             conn.batch_execute(&format!("CREATE DATABASE \"{name}\"")).expect("create test database");
-            let (prefix, _) = base.rsplit_once('/').expect("database URL with a path");
-            (format!("{prefix}/{name}"), Some(name))
+            (database_on(&base, &name), Some(name))
         }
     };
     let mut s = Settings::from_env();
@@ -98,6 +110,11 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// The name of this test's PostgreSQL database (PostgreSQL apps only).
+    pub fn pg_database(&self) -> &str {
+        self.pg_database.as_deref().expect("a PostgreSQL test app")
+    }
+
     /// A second instance of the service on the same database (it does not own the database).
     pub async fn second_instance(&self) -> TestApp {
         let (mut settings, _, data_dir) = test_settings(Backend::Sqlite);
