@@ -56,12 +56,13 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
     }
-    // Default: six connections per core. Measured on 2 cores against a local PostgreSQL (benches/): reads peak
-    // at 8–12 (p99 of a GET at 64 clients 10–12 ms; 32 connections tripled it), while writes wait on the WAL flush
-    // with the connection held and gain from a few more (withdrawals 2 150–2 240/s at 8, 2 320–2 390/s at 12–16).
-    // Raise it for a remote database, where every round trip holds the connection longer.
+    // Default: eight connections per core. Measured on 2 cores against a local PostgreSQL (benches/): writes hold
+    // their connection through the WAL flush and gain up to 16 (withdrawals/s 2 150–2 240 at 8, ~2 260 at 12,
+    // ~2 330 at 16 and 24), while a GET's p99 at 64 clients grows slowly (9.8 ms at 8, 12 at 12, 15 at 16; 32
+    // tripled it). At most 32 by default, so that a few instances on a big machine stay inside PostgreSQL's
+    // default max_connections (100); raise it for a remote database, where each round trip holds a connection longer.
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
-    let pool_size = settings.db_pool_size.unwrap_or(6 * cores).max(1);
+    let pool_size = settings.db_pool_size.unwrap_or((8 * cores).min(32)).max(1);
     let db = Db::connect(&url, pool_size, settings.db_acquire_timeout)?;
     let mut conn = db.get_blocking().map_err(|_| format!("cannot connect to the database {url:?}"))?;
     crate::db::with_startup_lock(&mut conn, |conn| {
