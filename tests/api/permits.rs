@@ -695,6 +695,25 @@ async fn withdrawals_revisions_and_activity(app: TestApp) {
         .await
         .assert_problem(400, "validation_failed");
     app.get("/api/v1/permits/nope/withdrawals").bearer(&s.clerk).send().await.assert_problem(404, "not_found");
+
+    // An optional If-Match names the permit version the reporter saw: a stale one is refused, nothing written.
+    let count = || app.count(&format!("SELECT COUNT(*) AS n FROM withdrawals WHERE permit_id = '{id}'"));
+    let before = count();
+    let audited = app.count("SELECT COUNT(*) AS n FROM audit_events");
+    let seen =
+        app.get(&format!("/api/v1/permits/{id}")).bearer(&s.clerk).send().await.body["version"].as_i64().unwrap();
+    let report = json!({"period": month.to_string(), "volume_m3": 820, "method": "manual_reading"});
+    app.post(&path)
+        .bearer(&s.clerk)
+        .header("if-match", &format!("\"{}\"", seen + 1))
+        .json(&report)
+        .send()
+        .await
+        .assert_problem(412, "precondition_failed");
+    assert_eq!((count(), app.count("SELECT COUNT(*) AS n FROM audit_events")), (before, audited));
+    let ok = app.post(&path).bearer(&s.clerk).header("if-match", &format!("\"{seen}\"")).json(&report).send().await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(count(), before + 1);
 }
 
 #[actix_rt::test]
