@@ -716,6 +716,24 @@ async fn withdrawals_revisions_and_activity(app: TestApp) {
     assert_eq!(count(), before + 1);
 }
 
+/// Creates and submits `n` applications from `body`, then sends all their approvals at once.
+async fn approve_at_once(app: &TestApp, s: &Staff, n: usize, body: &Value) -> Vec<Resp> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = create(app, s, body).await["id"].as_str().unwrap().to_string();
+        act(app, &s.clerk, &id, "submit", json!({})).await;
+        ids.push(id);
+    }
+    let reqs = ids.iter().map(|id| {
+        app.post(&format!("/api/v1/permits/{id}/approve"))
+            .bearer(&s.leader)
+            .header("if-match", "\"2\"")
+            .json(&approve_body())
+            .send()
+    });
+    futures_util::future::join_all(reqs).await
+}
+
 #[actix_rt::test]
 async fn concurrent_approvals_cannot_both_pass_the_cap() {
     let app = spawn_app_with(Backend::Postgres, |s| s.db_pool_size = Some(8)).await;
@@ -729,24 +747,7 @@ async fn concurrent_approvals_cannot_both_pass_the_cap() {
         .await;
     let zid = z.body["id"].as_str().unwrap().to_string();
     for round in 0..5 {
-        let mut ids = Vec::new();
-        for _ in 0..2 {
-            let p = create(&app, &s, &permit_body(&s.holder, Some(&zid), "surface", 600)).await;
-            let id = p["id"].as_str().unwrap().to_string();
-            act(&app, &s.clerk, &id, "submit", json!({})).await;
-            ids.push(id);
-        }
-        let reqs: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                app.post(&format!("/api/v1/permits/{id}/approve"))
-                    .bearer(&s.leader)
-                    .header("if-match", "\"2\"")
-                    .json(&approve_body())
-                    .send()
-            })
-            .collect();
-        let results = futures_util::future::join_all(reqs).await;
+        let results = approve_at_once(&app, &s, 2, &permit_body(&s.holder, Some(&zid), "surface", 600)).await;
         let ok = results.iter().filter(|r| r.status == 200).count();
         let capped = results.iter().filter(|r| r.status == 409 && r.body["code"] == "zone_cap_exceeded").count();
         assert_eq!(
@@ -762,24 +763,7 @@ async fn concurrent_approvals_cannot_both_pass_the_cap() {
     );
 
     // Permit numbers under concurrent approvals: unique and gapless.
-    let mut ids = Vec::new();
-    for _ in 0..12 {
-        let p = create(&app, &s, &permit_body(&s.holder, None, "groundwater_deep", 10)).await;
-        let id = p["id"].as_str().unwrap().to_string();
-        act(&app, &s.clerk, &id, "submit", json!({})).await;
-        ids.push(id);
-    }
-    let reqs: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            app.post(&format!("/api/v1/permits/{id}/approve"))
-                .bearer(&s.leader)
-                .header("if-match", "\"2\"")
-                .json(&approve_body())
-                .send()
-        })
-        .collect();
-    let results = futures_util::future::join_all(reqs).await;
+    let results = approve_at_once(&app, &s, 12, &permit_body(&s.holder, None, "groundwater_deep", 10)).await;
     let mut numbers: Vec<String> = results
         .iter()
         .map(|r| {
