@@ -15,7 +15,7 @@ use std::time::Instant;
 use common::*;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
-use shuiwu::auth::Role;
+use shuiwu::identity::Role;
 
 const PERMITS: i64 = 1_000_000;
 const ZONES: i64 = 100;

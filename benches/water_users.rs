@@ -58,7 +58,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let idle_rss = rss_kib(child.id());
 
-    let token = token(&[shuiwu::auth::Role::Auditor]);
+    let token = token(&[shuiwu::identity::Role::Auditor]);
     let script = format!(
         r#"math.randomseed(os.time())
 wrk.headers["Authorization"] = "Bearer {token}"

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::auth::{Role, TokenKeys};
-use crate::config::{load_jwt_secret, Settings};
+use crate::config::Settings;
+use crate::identity::Role;
+use crate::security::jwt::load_jwt_secret;
+use crate::security::TokenKeys;
 
 #[derive(Parser)]
 #[command(name = "shuiwu", version, about = "Back-end service of a county water affairs bureau (水务局)")]
@@ -48,7 +50,7 @@ pub fn run() -> Result<(), String> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
-            print!("{}", crate::openapi::document_string());
+            print!("{}", crate::startup::api_document_string());
             Ok(())
         }
         Command::Token { sub, department, roles, ttl, username } => {

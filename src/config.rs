@@ -171,25 +171,3 @@ pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     f.write_all(contents.as_bytes())?;
     f.sync_all()
 }
-
-/// The HS256 key: from the setting, or from `<data dir>/jwt-secret`, generated there on first use.
-pub fn load_jwt_secret(settings: &Settings) -> Result<Secret, String> {
-    if let Some(s) = &settings.jwt_secret {
-        if s.expose().len() < 32 {
-            return Err("SHUIWU_JWT_SECRET must be at least 32 bytes".into());
-        }
-        return Ok(s.clone());
-    }
-    let path = settings.data_dir().join("jwt-secret");
-    match std::fs::read_to_string(&path) {
-        Ok(s) if s.trim().len() >= 32 => Ok(Secret(s.trim().to_string())),
-        Ok(_) => Err(format!("{} holds fewer than 32 bytes", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = crate::auth::random_token(48);
-            write_private_file(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a JWT signing key");
-            Ok(Secret(secret))
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}

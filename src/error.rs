@@ -1,5 +1,5 @@
 //! The one error type of the service and its RFC 9457 rendering. Every failure, including actix's own
-//! extractor and routing errors, ends up as `application/problem+json` with a stable `code`.
+//! extractor and routing errors, ends up as `application/problem+json` with a stable `code` from [`ErrorCode`].
 //! `request_id` is filled in by the request-id middleware, which sees every response.
 
 use actix_web::http::{header, StatusCode};
@@ -9,10 +9,69 @@ use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// Declares the error codes: the variant, its stable snake_case code, and its title in English and Chinese.
+macro_rules! error_codes {
+    ($($variant:ident = ($code:literal, $en:literal, $zh:literal)),+ $(,)?) => {
+        /// Every `code` a problem may carry (stable across releases and languages).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum ErrorCode {
+            $(#[doc = $zh] #[doc = $en] #[serde(rename = $code)] $variant),+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),+ }
+            }
+
+            /// The problem's `title` in English.
+            pub fn title_en(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $en),+ }
+            }
+
+            /// The problem's `title` in Chinese.
+            pub fn title_zh(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $zh),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ValidationFailed = ("validation_failed", "Validation failed", "请求参数有误"),
+    InvalidCreditCode = ("invalid_credit_code", "Invalid unified social credit code", "统一社会信用代码无效"),
+    BadRequest = ("bad_request", "Bad request", "请求无法处理"),
+    Unauthorized = ("unauthorized", "Unauthorized", "未登录或凭证无效"),
+    Forbidden = ("forbidden", "Forbidden", "无权执行此操作"),
+    NotFound = ("not_found", "Not found", "资源不存在"),
+    MethodNotAllowed = ("method_not_allowed", "Method not allowed", "不支持该请求方法"),
+    Conflict = ("conflict", "Conflict", "与现有记录冲突"),
+    Referenced = ("referenced", "Still referenced", "记录仍被引用"),
+    InvalidTransition = ("invalid_transition", "Not allowed in the current status", "当前状态下不允许此操作"),
+    EffectiveDateOutOfOrder = ("effective_date_out_of_order", "Date before the previous step", "日期早于上一环节"),
+    NotEditable = ("not_editable", "No longer editable", "记录已不可修改"),
+    ZoneProhibited = ("zone_prohibited", "Prohibited zone", "禁采区不得审批取水"),
+    ZoneRestricted = ("zone_restricted", "Restricted zone", "限采区不得新增地下水取水"),
+    ZoneCapExceeded = ("zone_cap_exceeded", "Zone cap exceeded", "超出区域取水总量控制指标"),
+    RenewalTooLate = ("renewal_too_late", "Renewal applied for too late", "延续申请晚于期满前45日"),
+    PermitNotActive = ("permit_not_active", "Permit not in force", "取水许可证当期未生效"),
+    NoDailyMaximum = ("no_daily_maximum", "No daily maximum", "取水许可未载明日最大取水量"),
+    PreconditionFailed = ("precondition_failed", "Precondition failed", "记录已被他人修改，请刷新后重试"),
+    PreconditionRequired = ("precondition_required", "Precondition required", "缺少 If-Match 版本标识"),
+    PayloadTooLarge = ("payload_too_large", "Payload too large", "请求内容过大"),
+    UnsupportedMediaType = ("unsupported_media_type", "Unsupported media type", "不支持的内容类型"),
+    IdempotencyKeyReused = ("idempotency_key_reused", "Idempotency key reused", "幂等键已用于其他请求"),
+    IdempotencyKeyInFlight = ("idempotency_key_in_flight", "Request still running", "相同幂等键的请求仍在处理中"),
+    RateLimited = ("rate_limited", "Too many requests", "尝试次数过多，请稍后再试"),
+    ServiceUnavailable = ("service_unavailable", "Service unavailable", "服务暂不可用"),
+    InternalError = ("internal_error", "Internal server error", "服务器内部错误"),
+}
+
 /// One invalid field (or CSV line) of a request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
-    /// JSON path of the field, e.g. `credit_code` or `location.lat`.
+    /// JSON path of the field, e.g. `credit_code` or `location.lat`; a query parameter's name.
     pub field: String,
     pub message: String,
 }
@@ -27,7 +86,7 @@ impl FieldError {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "type": "https://shuiwu.example/problems/validation_failed", "title": "Validation failed", "status": 400,
-    "detail": "1 field is invalid", "code": "validation_failed", "request_id": "01938c1e-7a52-7c4e-9d43-1e8a0c1f2b3d",
+    "detail": "region_code: must be 6 digits", "code": "validation_failed", "request_id": "01938c1e-7a52-7c4e-9d43-1e8a0c1f2b3d",
     "errors": [{"field": "region_code", "message": "must be 6 digits"}]
 }))]
 pub struct Problem {
@@ -36,8 +95,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Stable snake_case error code, e.g. `validation_failed`, `not_found`, `invalid_transition`.
-    pub code: String,
+    pub code: ErrorCode,
     /// The request's `X-Request-Id`.
     pub request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,10 +106,10 @@ pub struct Problem {
 pub enum ApiError {
     /// 400 with per-field errors; `code` is `validation_failed` or a more specific one (`invalid_credit_code`).
     #[error("validation failed")]
-    Validation { code: &'static str, errors: Vec<FieldError> },
-    /// 400 for a malformed request that is not about one field (bad JSON syntax, bad cursor).
+    Validation { code: ErrorCode, errors: Vec<FieldError> },
+    /// 400 for a malformed request that is not about one field (bad JSON syntax).
     #[error("bad request: {detail}")]
-    BadRequest { code: &'static str, detail: String },
+    BadRequest { code: ErrorCode, detail: String },
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
     #[error("forbidden")]
@@ -61,8 +119,8 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed { allow: Vec<String> },
     /// 409: a business rule refused the request; `code` says which.
-    #[error("conflict {code}: {detail}")]
-    Conflict { code: &'static str, detail: String },
+    #[error("conflict {code:?}: {detail}")]
+    Conflict { code: ErrorCode, detail: String },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("precondition required")]
@@ -86,83 +144,66 @@ impl ApiError {
         Self::Internal(msg.into())
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::Conflict { code, detail: detail.into() }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation { code: "validation_failed", errors: vec![FieldError::new(field, message)] }
+        Self::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new(field, message)] }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::BadRequest { code, detail: detail.into() }
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::BadRequest { code: ErrorCode::BadRequest, detail: detail.into() }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Validation { code, .. } | Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-            Self::PreconditionFailed => "precondition_failed",
-            Self::PreconditionRequired => "precondition_required",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Self::IdempotencyKeyReused => "idempotency_key_reused",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Unavailable => "service_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::Validation { code, .. } | Self::BadRequest { code, .. } | Self::Conflict { code, .. } => *code,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            Self::PreconditionFailed => ErrorCode::PreconditionFailed,
+            Self::PreconditionRequired => ErrorCode::PreconditionRequired,
+            Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType { .. } => ErrorCode::UnsupportedMediaType,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::Unavailable => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
         }
     }
 
-    fn title_and_detail(&self) -> (&'static str, String) {
+    fn detail(&self) -> String {
         match self {
-            Self::Validation { errors, .. } => (
-                "Validation failed",
-                match errors.len() {
-                    1 => format!("{}: {}", errors[0].field, errors[0].message),
-                    n => format!("{n} fields are invalid"),
-                },
-            ),
-            Self::BadRequest { detail, .. } => ("Bad request", detail.clone()),
-            Self::Unauthorized(why) => ("Unauthorized", (*why).to_string()),
-            Self::Forbidden => ("Forbidden", "your roles do not allow this operation".into()),
-            Self::NotFound => ("Not found", "no such resource".into()),
-            Self::MethodNotAllowed { allow } => {
-                ("Method not allowed", format!("this resource supports: {}", allow.join(", ")))
-            }
-            Self::Conflict { detail, .. } => ("Conflict", detail.clone()),
-            Self::PreconditionFailed => {
-                ("Precondition failed", "If-Match does not match the current version; reload and retry".into())
-            }
-            Self::PreconditionRequired => {
-                ("Precondition required", "this request needs an If-Match header with the resource's ETag".into())
-            }
-            Self::PayloadTooLarge { limit } => ("Payload too large", format!("request body exceeds {limit} bytes")),
-            Self::UnsupportedMediaType { expected } => {
-                ("Unsupported media type", format!("the request body must be {expected}"))
-            }
-            Self::IdempotencyKeyReused => {
-                ("Idempotency key reused", "this Idempotency-Key was already used with a different request".into())
-            }
-            Self::RateLimited { retry_after_secs } => {
-                ("Too many requests", format!("too many attempts; retry after {retry_after_secs} s"))
-            }
-            Self::Unavailable => ("Service unavailable", "the database is not reachable; retry later".into()),
-            Self::Internal(_) => ("Internal server error", "an unexpected error occurred".into()),
+            Self::Validation { errors, .. } => match errors.len() {
+                1 => format!("{}: {}", errors[0].field, errors[0].message),
+                n => format!("{n} fields are invalid"),
+            },
+            Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } => detail.clone(),
+            Self::Unauthorized(why) => (*why).to_string(),
+            Self::Forbidden => "your roles do not allow this operation".into(),
+            Self::NotFound => "no such resource".into(),
+            Self::MethodNotAllowed { allow } => format!("this resource supports: {}", allow.join(", ")),
+            Self::PreconditionFailed => "If-Match does not match the current version; reload and retry".into(),
+            Self::PreconditionRequired => "this request needs an If-Match header with the resource's ETag".into(),
+            Self::PayloadTooLarge { limit } => format!("request body exceeds {limit} bytes"),
+            Self::UnsupportedMediaType { expected } => format!("the request body must be {expected}"),
+            Self::IdempotencyKeyReused => "this Idempotency-Key was already used with a different request".into(),
+            Self::RateLimited { retry_after_secs } => format!("too many attempts; retry after {retry_after_secs} s"),
+            Self::Unavailable => "the database is not reachable; retry later".into(),
+            Self::Internal(_) => "an unexpected error occurred".into(),
         }
     }
 
     pub fn to_problem(&self) -> Problem {
-        let (title, detail) = self.title_and_detail();
         let code = self.code();
         Problem {
-            type_: format!("https://shuiwu.example/problems/{code}"),
-            title: title.into(),
+            type_: format!("https://shuiwu.example/problems/{}", code.as_str()),
+            title: code.title_en().into(),
             status: self.status_code().as_u16(),
-            detail,
-            code: code.into(),
+            detail: self.detail(),
+            code,
             request_id: None,
             errors: match self {
                 Self::Validation { errors, .. } => Some(errors.clone()),
@@ -226,6 +267,10 @@ impl From<diesel::result::Error> for ApiError {
                 tracing::warn!(error = %e, "database connection lost");
                 Self::Unavailable
             }
+            E::DatabaseError(K::SerializationFailure, _) => {
+                tracing::warn!(error = %e, "serialization failure or deadlock");
+                Self::Unavailable
+            }
             E::DatabaseError(_, ref info) if is_busy(info.message()) => {
                 tracing::warn!(error = %e, "database busy");
                 Self::Unavailable
@@ -247,3 +292,20 @@ impl From<diesel::ConnectionError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case_with_both_titles() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{s}");
+            assert_eq!(serde_json::to_value(code).unwrap(), s);
+            assert!(!code.title_en().is_empty() && !code.title_zh().is_ascii(), "{s}");
+        }
+    }
+}

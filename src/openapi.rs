@@ -4,9 +4,10 @@
 
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::error::{FieldError, Problem};
+use crate::error::{ErrorCode, FieldError, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,7 +18,7 @@ Authenticate with `POST /api/v1/auth/login` and use the `access_token` with **Au
 that may call it; errors are RFC 9457 `application/problem+json` with a stable `code`.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, ErrorCode)),
     tags(
         (name = "auth", description = "Sign-in, tokens"),
         (name = "accounts", description = "Staff accounts (admin)"),
@@ -34,13 +35,10 @@ that may call it; errors are RFC 9457 `application/problem+json` with a stable `
 )]
 struct ApiDoc;
 
-/// The document as utoipa builds it from the registered routes.
-fn generated() -> utoipa::openapi::OpenApi {
-    let (_, api) = actix_web::App::new()
-        .into_utoipa_app()
-        .openapi(ApiDoc::openapi())
-        .configure(crate::startup::routes)
-        .split_for_parts();
+/// The document as utoipa builds it from the routes `routes` registers.
+fn generated(routes: fn(&mut ServiceConfig)) -> utoipa::openapi::OpenApi {
+    let (_, api) =
+        actix_web::App::new().into_utoipa_app().openapi(ApiDoc::openapi()).configure(routes).split_for_parts();
     api
 }
 
@@ -86,6 +84,10 @@ fn has_param(op: &Map<String, Value>, location: &str, name: Option<&str>) -> boo
 /// Adds shared responses, parameters and role documentation to every operation.
 fn complete(doc: &mut Value) {
     let components = doc["components"].as_object_mut().expect("components");
+    let codes: Vec<(&str, &str)> = ErrorCode::ALL.iter().map(|c| (c.as_str(), c.title_zh())).collect();
+    let code_schema =
+        crate::domain::enum_schema("Every `code` a problem may carry (stable across releases and languages).", &codes);
+    components["schemas"]["ErrorCode"] = serde_json::to_value(code_schema).expect("schema serialises");
     let mut responses = Map::new();
     for (_, name, description) in STANDARD {
         responses.insert(name.into(), problem_response(description));
@@ -153,16 +155,16 @@ fn complete(doc: &mut Value) {
     }
 }
 
-/// The finished document.
-pub fn document() -> Value {
-    let mut doc = serde_json::to_value(generated()).expect("OpenAPI serialises");
+/// The finished document for the routes `routes` registers (`crate::startup::routes`).
+pub fn document(routes: fn(&mut ServiceConfig)) -> Value {
+    let mut doc = serde_json::to_value(generated(routes)).expect("OpenAPI serialises");
     complete(&mut doc);
     doc
 }
 
 /// The document as served and committed (`openapi/openapi.json`): pretty JSON with a final newline.
-pub fn document_string() -> String {
-    let mut s = serde_json::to_string_pretty(&document()).expect("JSON serialises");
+pub fn to_string(doc: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(doc).expect("JSON serialises");
     s.push('\n');
     s
 }

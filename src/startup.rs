@@ -1,4 +1,5 @@
-//! Building and running the service: database, migrations, bootstrap, keys, routes and middleware.
+//! Building and running the service: database, migrations, bootstrap, keys, routes and middleware. The one
+//! module that knows every route module; nothing imports it but the binary's entry points.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,20 +12,16 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::revocation::Revocations;
-use crate::auth::TokenKeys;
-use crate::config::{load_jwt_secret, Settings};
+use crate::clock::Clock;
+use crate::config::Settings;
 use crate::db::{Backend, Db};
 use crate::http::fallback::RouteTable;
-use crate::http::{idempotency, json, request_id};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub db: Db,
-    pub keys: Arc<TokenKeys>,
-    pub revocations: Arc<Revocations>,
-    pub settings: Arc<Settings>,
-}
+use crate::http::{json, request_id};
+use crate::security::jwt::load_jwt_secret;
+use crate::security::revocation::Revocations;
+use crate::security::{Authenticator, TokenKeys};
+use crate::state::AppState;
+use crate::write::idempotency::{self, KeyTtl};
 
 /// Every route of the service; the OpenAPI document is generated from the same registration.
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -36,9 +33,19 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::water_zones::routes::routes)
             .configure(crate::permits::routes::routes)
             .configure(crate::withdrawals::routes::routes)
-            .configure(crate::audit::routes::routes)
+            .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );
+}
+
+/// The OpenAPI document of [`routes`].
+pub fn api_document() -> serde_json::Value {
+    crate::openapi::document(routes)
+}
+
+/// The document as served at `/api-docs/openapi.json` and committed as `openapi/openapi.json`.
+pub fn api_document_string() -> String {
+    crate::openapi::to_string(&api_document())
 }
 
 pub struct Application {
@@ -89,12 +96,17 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
 impl Application {
     /// Prepares everything and binds the listener (port 0 picks a free port, for tests).
     pub fn build(settings: Settings) -> Result<Self, String> {
+        Self::build_with_clock(settings, Arc::new(Clock::system()))
+    }
+
+    /// Like [`Application::build`], on a clock the caller keeps (tests move it).
+    pub fn build_with_clock(settings: Settings, clock: Arc<Clock>) -> Result<Self, String> {
         let db = prepare_database(&settings)?;
         let secret = load_jwt_secret(&settings)?;
         if db.backend == Backend::Postgres && settings.jwt_secret.is_none() {
             tracing::warn!("SHUIWU_JWT_SECRET is not set: running several instances needs the same key on each");
         }
-        let keys = Arc::new(TokenKeys::from_settings(&settings, &secret)?);
+        let keys = TokenKeys::from_settings(&settings, &secret)?;
         let revocations = Arc::new(Revocations::default());
         {
             let mut conn = db.get_blocking().map_err(|e| e.to_string())?;
@@ -104,9 +116,15 @@ impl Application {
             TcpListener::bind(&settings.bind).map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = settings.workers;
-        let state = web::Data::new(AppState { db, keys, revocations, settings: Arc::new(settings) });
-        let document = crate::openapi::document();
-        let spec = web::Data::new(crate::openapi::document_string());
+        let key_ttl = web::Data::new(KeyTtl(
+            chrono::TimeDelta::from_std(settings.idempotency_ttl).unwrap_or(chrono::TimeDelta::hours(24)),
+        ));
+        let authn = Arc::new(Authenticator { keys, revocations, clock });
+        let state = web::Data::new(AppState { db: db.clone(), authn: authn.clone(), settings: Arc::new(settings) });
+        let db = web::Data::new(db);
+        let authn = web::Data::from(authn);
+        let document = api_document();
+        let spec = web::Data::new(crate::openapi::to_string(&document));
         let table = web::Data::new(RouteTable::from_document(&document));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -115,6 +133,9 @@ impl Application {
                 .configure(routes)
                 .into_app()
                 .app_data(app_state.clone())
+                .app_data(db.clone())
+                .app_data(authn.clone())
+                .app_data(key_ttl.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
                 .app_data(web::QueryConfig::default().error_handler(json::query_error))
@@ -177,7 +198,7 @@ async fn upkeep(state: web::Data<AppState>) {
     let mut last_purge = std::time::Instant::now();
     loop {
         tick.tick().await;
-        let revocations = state.revocations.clone();
+        let revocations = state.authn.revocations.clone();
         if let Err(e) = state.db.run(move |conn| Ok(revocations.reload(conn)?)).await {
             tracing::warn!(error = %e, "could not reload revoked tokens");
         }

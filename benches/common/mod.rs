@@ -97,8 +97,8 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-pub fn token(roles: &[shuiwu::auth::Role]) -> String {
-    let keys = shuiwu::auth::TokenKeys::new(&SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
+pub fn token(roles: &[shuiwu::identity::Role]) -> String {
+    let keys = shuiwu::security::TokenKeys::new(&SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
     keys.issue("bench", Some("bench"), "office", roles, Duration::from_secs(3600)).0
 }
 

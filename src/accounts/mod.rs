@@ -7,14 +7,16 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::{self, AuditCtx, EntityType, Event};
-use crate::auth::Role;
+use crate::audit::{AuditCtx, EntityType};
+use crate::clock::Now;
 use crate::db::schema::{accounts, departments, service_accounts};
-use crate::db::{is_unique_violation, DbConn};
-use crate::error::{ApiError, ApiResult};
+use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::identity::Role;
+use crate::write::{self, Record};
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, ToSchema)]
-#[diesel(table_name = departments, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize, ToSchema)]
+#[diesel(table_name = departments, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct Department {
     pub id: String,
     /// Short code, e.g. `office`, `water_resources_section`.
@@ -29,8 +31,8 @@ pub struct Department {
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = accounts, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = accounts, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct AccountRow {
     pub id: String,
     pub username: String,
@@ -79,8 +81,8 @@ impl From<&AccountRow> for Account {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = service_accounts, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = service_accounts, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct ServiceAccountRow {
     pub id: String,
     pub name: String,
@@ -160,25 +162,55 @@ pub fn require_department(conn: &mut DbConn, code: &str) -> ApiResult<()> {
     }
 }
 
+crate::versioned_row!(Department, departments);
+crate::versioned_row!(AccountRow, accounts);
+crate::versioned_row!(ServiceAccountRow, service_accounts);
+
+impl Record for Department {
+    const ENTITY: EntityType = EntityType::Department;
+    type View = Department;
+
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Department> {
+        Ok(self.clone())
+    }
+
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, "a department with this code exists")
+    }
+}
+
+impl Record for AccountRow {
+    const ENTITY: EntityType = EntityType::Account;
+    type View = Account;
+
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Account> {
+        Ok(Account::from(self))
+    }
+
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, "the username is taken")
+    }
+}
+
+impl Record for ServiceAccountRow {
+    const ENTITY: EntityType = EntityType::ServiceAccount;
+    type View = ServiceAccount;
+
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<ServiceAccount> {
+        Ok(ServiceAccount::from(self))
+    }
+}
+
 pub fn insert_department(conn: &mut DbConn, ctx: &AuditCtx, code: &str, name: &str) -> ApiResult<Department> {
-    let now = crate::db::now();
     let d = Department {
         id: crate::domain::new_id(),
         code: code.into(),
         name: name.into(),
-        created_at: now,
-        updated_at: now,
+        created_at: ctx.now.at,
+        updated_at: ctx.now.at,
         version: 1,
     };
-    diesel::insert_into(departments::table).values(&d).execute(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            ApiError::conflict("conflict", format!("a department with code {code:?} exists"))
-        } else {
-            e.into()
-        }
-    })?;
-    audit::record(conn, ctx, Event::new("department_created").entity(EntityType::Department, &d.id).after(&d))?;
-    Ok(d)
+    write::create(conn, ctx, &d, "department_created")
 }
 
 pub fn insert_account(
@@ -190,7 +222,6 @@ pub fn insert_account(
     roles: &[Role],
     password_hash: &str,
 ) -> ApiResult<AccountRow> {
-    let now = crate::db::now();
     let row = AccountRow {
         id: crate::domain::new_id(),
         username: username.into(),
@@ -199,21 +230,10 @@ pub fn insert_account(
         roles: Role::join(roles),
         password_hash: password_hash.into(),
         active: true,
-        created_at: now,
-        updated_at: now,
+        created_at: ctx.now.at,
+        updated_at: ctx.now.at,
         version: 1,
     };
-    diesel::insert_into(accounts::table).values(&row).execute(conn).map_err(|e| {
-        if is_unique_violation(&e) {
-            ApiError::conflict("conflict", format!("the username {username:?} is taken"))
-        } else {
-            e.into()
-        }
-    })?;
-    audit::record(
-        conn,
-        ctx,
-        Event::new("account_created").entity(EntityType::Account, &row.id).after(&Account::from(&row)),
-    )?;
+    write::create(conn, ctx, &row, "account_created")?;
     Ok(row)
 }

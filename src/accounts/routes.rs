@@ -8,14 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::*;
-use crate::auth::{password, random_token, revocation, token_digest, Authenticated, Authorized, Role};
 use crate::db::schema::{accounts as a, departments as d, service_accounts as s};
 use crate::domain::text::Checks;
 use crate::error::ApiResult;
 use crate::http::pagination::PageParams;
-use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::identity::Role;
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::{password, random_token, revocation, token_digest, Authenticated, Authorized};
+use crate::state::AppState;
+use crate::write::{self, Change, Reply};
 
 policy!(
     /// Configuration writes: accounts, departments, service accounts.
@@ -93,8 +95,12 @@ async fn create_department(
     let name = c.required("name", &body.0.name, 100);
     c.finish()?;
     let ctx = caller.ctx();
-    let dept = state.db.write(move |conn| insert_department(conn, &ctx, &code, &name)).await?;
-    Ok(respond(StatusCode::CREATED, dept.version, &dept))
+    state
+        .write(move |conn| {
+            let dept = insert_department(conn, &ctx, &code, &name)?;
+            Ok(Reply::json(StatusCode::CREATED, Some(dept.version), &dept))
+        })
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -220,14 +226,13 @@ async fn create_account(
         web::block(move || password::hash(&b.password)).await.map_err(|_| ApiError::internal("hashing cancelled"))?;
     let ctx = caller.ctx();
     let roles = b.roles;
-    let row = state
-        .db
+    state
         .write(move |conn| {
             require_department(conn, &department)?;
-            insert_account(conn, &ctx, &username, &display_name, &department, &roles, &hash)
+            let row = insert_account(conn, &ctx, &username, &display_name, &department, &roles, &hash)?;
+            Ok(Reply::created(format!("/api/v1/accounts/{}", row.id), row.version, &Account::from(&row)))
         })
-        .await?;
-    Ok(created(&format!("/api/v1/accounts/{}", row.id), row.version, &Account::from(&row)))
+        .await
 }
 
 /// One account.
@@ -269,58 +274,40 @@ async fn update_account(
     let ctx = caller.ctx();
     let id = id.into_inner();
     let ttl = state.settings.access_token_ttl;
-    let (row, revoked) = state
-        .db
+    let revocations = state.authn.revocations.clone();
+    state
         .write(move |conn| {
-            let before = find_account(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            if let Some(dep) = &department {
-                require_department(conn, dep)?;
+            let mut void_tokens = false;
+            let (row, view) =
+                write::modify(conn, &ctx, &id, &if_match, "account_updated", |conn, before: &AccountRow| {
+                    if let Some(dep) = &department {
+                        require_department(conn, dep)?;
+                    }
+                    let mut after = before.clone();
+                    if let Some(v) = display_name {
+                        after.display_name = v;
+                    }
+                    if let Some(v) = department {
+                        after.department = v;
+                    }
+                    if let Some(v) = &patch.roles {
+                        after.roles = Role::join(v);
+                    }
+                    if let Some(v) = patch.active {
+                        after.active = v;
+                    }
+                    void_tokens = after.roles != before.roles
+                        || (before.active && !after.active)
+                        || after.department != before.department;
+                    Ok(Change::new(after))
+                })?;
+            if void_tokens {
+                let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
+                revocations.note_subject(&id, nbf, exp);
             }
-            let mut after = before.clone();
-            if let Some(v) = display_name {
-                after.display_name = v;
-            }
-            if let Some(v) = department {
-                after.department = v;
-            }
-            if let Some(v) = &patch.roles {
-                after.roles = Role::join(v);
-            }
-            if let Some(v) = patch.active {
-                after.active = v;
-            }
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            diesel::update(a::table.find(&id))
-                .set((
-                    a::display_name.eq(&after.display_name),
-                    a::department.eq(&after.department),
-                    a::roles.eq(&after.roles),
-                    a::active.eq(after.active),
-                    a::version.eq(after.version),
-                    a::updated_at.eq(after.updated_at),
-                ))
-                .execute(conn)?;
-            let void_tokens = after.roles != before.roles
-                || (before.active && !after.active)
-                || after.department != before.department;
-            let revoked = if void_tokens { Some(revocation::revoke_subject(conn, &id, ttl)?) } else { None };
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("account_updated")
-                    .entity(EntityType::Account, &id)
-                    .before(&Account::from(&before))
-                    .after(&Account::from(&after)),
-            )?;
-            Ok((after, revoked))
+            Ok(Reply::ok(row.version, &view))
         })
-        .await?;
-    if let Some((nbf, exp)) = revoked {
-        state.revocations.note_subject(&row.id, nbf, exp);
-    }
-    Ok(respond(StatusCode::OK, row.version, &Account::from(&row)))
+        .await
 }
 
 /// Set a password: an admin for any account, or an account for itself with `current_password`.
@@ -368,32 +355,20 @@ async fn set_password(
     })
     .await
     .map_err(|_| ApiError::internal("password hashing cancelled"))??;
-    let (row, (nbf, exp)) = state
-        .db
+    let revocations = state.authn.revocations.clone();
+    state
         .write(move |conn| {
-            // The version read above must still be current: otherwise 412, as for any stale If-Match.
-            let updated = diesel::update(a::table.find(&id).filter(a::version.eq(current.version)))
-                .set((
-                    a::password_hash.eq(&hash),
-                    a::version.eq(current.version + 1),
-                    a::updated_at.eq(crate::db::now()),
-                ))
-                .execute(conn)?;
-            if updated == 0 {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let after = find_account(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let revoked = revocation::revoke_subject(conn, &id, ttl)?;
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("password_changed").entity(EntityType::Account, &id).after(&Account::from(&after)),
-            )?;
-            Ok((after, revoked))
+            let (row, view) =
+                write::modify(conn, &ctx, &id, &if_match, "password_changed", |_, before: &AccountRow| {
+                    let mut after = before.clone();
+                    after.password_hash = hash;
+                    Ok(Change::new(after))
+                })?;
+            let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
+            revocations.note_subject(&id, nbf, exp);
+            Ok(Reply::ok(row.version, &view))
         })
-        .await?;
-    state.revocations.note_subject(&row.id, nbf, exp);
-    Ok(respond(StatusCode::OK, row.version, &Account::from(&row)))
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -463,7 +438,7 @@ async fn create_service_account(
     }
     c.finish()?;
     let secret = random_token(32);
-    let now = crate::db::now();
+    let now = caller.now.at;
     let row = ServiceAccountRow {
         id: crate::domain::new_id(),
         name,
@@ -477,23 +452,15 @@ async fn create_service_account(
         version: 1,
     };
     let ctx = caller.ctx();
-    let stored = row.clone();
-    state
-        .db
+    let res = state
         .write(move |conn| {
-            require_department(conn, &stored.department)?;
-            diesel::insert_into(s::table).values(&stored).execute(conn)?;
-            let view = ServiceAccount::from(&stored);
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("service_account_created").entity(EntityType::ServiceAccount, &stored.id).after(&view),
-            )?;
-            Ok(())
+            require_department(conn, &row.department)?;
+            let account = write::create(conn, &ctx, &row, "service_account_created")?;
+            let body = ServiceAccountWithSecret { account, client_secret: secret };
+            Ok(Reply::created(format!("/api/v1/service-accounts/{}", row.id), row.version, &body))
         })
         .await?;
-    let body = ServiceAccountWithSecret { account: ServiceAccount::from(&row), client_secret: secret };
-    Ok(respond(StatusCode::CREATED, row.version, &body).customize_no_store())
+    Ok(res.customize_no_store())
 }
 
 /// Issue a new client secret; the old one stops working at once.
@@ -513,36 +480,27 @@ async fn rotate_secret(
     let digest = token_digest(&secret);
     let ctx = caller.ctx();
     let ttl = state.settings.access_token_ttl;
-    let (row, (nbf, exp)) = state
-        .db
+    let revocations = state.authn.revocations.clone();
+    let res = state
         .write(move |conn| {
-            let before = find_service_account(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            let mut after = before.clone();
-            after.secret_hash = digest;
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            diesel::update(s::table.find(&id))
-                .set((
-                    s::secret_hash.eq(&after.secret_hash),
-                    s::version.eq(after.version),
-                    s::updated_at.eq(after.updated_at),
-                ))
-                .execute(conn)?;
-            let revoked = revocation::revoke_subject(conn, &id, ttl)?;
-            audit::record(
+            let (row, account) = write::modify(
                 conn,
                 &ctx,
-                Event::new("service_account_secret_rotated")
-                    .entity(EntityType::ServiceAccount, &id)
-                    .after(&ServiceAccount::from(&after)),
+                &id,
+                &if_match,
+                "service_account_secret_rotated",
+                |_, before: &ServiceAccountRow| {
+                    let mut after = before.clone();
+                    after.secret_hash = digest;
+                    Ok(Change::new(after))
+                },
             )?;
-            Ok((after, revoked))
+            let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
+            revocations.note_subject(&id, nbf, exp);
+            Ok(Reply::ok(row.version, &ServiceAccountWithSecret { account, client_secret: secret }))
         })
         .await?;
-    state.revocations.note_subject(&row.id, nbf, exp);
-    let body = ServiceAccountWithSecret { account: ServiceAccount::from(&row), client_secret: secret };
-    Ok(respond(StatusCode::OK, row.version, &body).customize_no_store())
+    Ok(res.customize_no_store())
 }
 
 trait NoStore {

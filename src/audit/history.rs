@@ -7,7 +7,6 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{Actor, AuditRow, EntityType};
-use crate::auth::Role;
 use crate::db::schema::audit_events as a;
 use crate::db::DbConn;
 use crate::http::pagination::PageParams;
@@ -61,16 +60,7 @@ pub fn history(
     p: &PageParams<i64>,
 ) -> QueryResult<Page<HistoryEntry>> {
     super::sequence_pending(conn)?;
-    let mut q = a::table
-        .filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)))
-        .filter(a::seq.is_not_null())
-        .order(a::seq.asc())
-        .limit(p.fetch())
-        .select(AuditRow::as_select())
-        .into_boxed();
-    if let Some(after) = p.after {
-        q = q.filter(a::seq.gt(after));
-    }
+    let q = super::numbered_page(p).filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)));
     let rows = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
     let items = rows
         .items
@@ -81,12 +71,7 @@ pub fn history(
             HistoryEntry {
                 seq: r.seq.unwrap_or_default(),
                 at: crate::domain::instant::format(&r.at),
-                actor: Actor {
-                    sub: r.actor_sub.clone(),
-                    username: r.actor_username.clone(),
-                    department: r.actor_department.clone(),
-                    roles: Role::split(&r.actor_roles),
-                },
+                actor: r.actor(),
                 action: r.action.strip_prefix(prefix).unwrap_or(&r.action).to_string(),
                 effective_date: r.effective_date,
                 reason: r.reason.clone(),

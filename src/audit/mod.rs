@@ -10,7 +10,6 @@
 //! after it), the chain never forks, and readers, who see numbered rows only, never see a gap fill in later.
 
 pub mod history;
-pub mod routes;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -18,83 +17,36 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role};
+use crate::clock::Now;
 use crate::db::schema::{audit_events, ledger_head};
 use crate::db::DbConn;
+use crate::identity::{Principal, Role};
 
-/// The entity types named across the contract (audit, change feed, exports).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityType {
-    WaterUser,
-    Permit,
-    Withdrawal,
-    Zone,
-    FeeRate,
-    FeeAssessment,
-    Payment,
-    PlannedUser,
-    Plan,
-    Usage,
-    Inspection,
-    Rectification,
-    Evidence,
-    Case,
-    Publication,
-    Account,
-    Department,
-    ServiceAccount,
+crate::text_enum! {
+    /// The entity types named across the contract (audit, change feed, exports).
+    pub enum EntityType {
+        WaterUser = ("water_user", "取用水户"),
+        Permit = ("permit", "取水许可"),
+        Withdrawal = ("withdrawal", "月取水量"),
+        Zone = ("zone", "取水总量控制分区"),
+        FeeRate = ("fee_rate", "水资源费征收标准"),
+        FeeAssessment = ("fee_assessment", "水资源费核定"),
+        Payment = ("payment", "缴款"),
+        PlannedUser = ("planned_user", "计划用水户"),
+        Plan = ("plan", "用水计划"),
+        Usage = ("usage", "实际用水量"),
+        Inspection = ("inspection", "巡查"),
+        Rectification = ("rectification", "整改"),
+        Evidence = ("evidence", "证据"),
+        Case = ("case", "行政处罚案件"),
+        Publication = ("publication", "行政处罚公示"),
+        Account = ("account", "账号"),
+        Department = ("department", "部门"),
+        ServiceAccount = ("service_account", "服务账号"),
+    }
 }
 
 impl EntityType {
-    pub const ALL: [EntityType; 18] = [
-        Self::WaterUser,
-        Self::Permit,
-        Self::Withdrawal,
-        Self::Zone,
-        Self::FeeRate,
-        Self::FeeAssessment,
-        Self::Payment,
-        Self::PlannedUser,
-        Self::Plan,
-        Self::Usage,
-        Self::Inspection,
-        Self::Rectification,
-        Self::Evidence,
-        Self::Case,
-        Self::Publication,
-        Self::Account,
-        Self::Department,
-        Self::ServiceAccount,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WaterUser => "water_user",
-            Self::Permit => "permit",
-            Self::Withdrawal => "withdrawal",
-            Self::Zone => "zone",
-            Self::FeeRate => "fee_rate",
-            Self::FeeAssessment => "fee_assessment",
-            Self::Payment => "payment",
-            Self::PlannedUser => "planned_user",
-            Self::Plan => "plan",
-            Self::Usage => "usage",
-            Self::Inspection => "inspection",
-            Self::Rectification => "rectification",
-            Self::Evidence => "evidence",
-            Self::Case => "case",
-            Self::Publication => "publication",
-            Self::Account => "account",
-            Self::Department => "department",
-            Self::ServiceAccount => "service_account",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.as_str() == s)
-    }
-
     /// Accounts and service accounts stay out of the change feed: the platform may not read them.
     pub fn in_change_feed(self) -> bool {
         !matches!(self, Self::Account | Self::ServiceAccount)
@@ -127,9 +79,10 @@ impl Actor {
 }
 
 impl From<&Principal> for Actor {
+    /// External issuers' subjects are recorded as `issuer#subject`, never as a bare id a local account could have.
     fn from(p: &Principal) -> Self {
         Self {
-            sub: p.sub.clone(),
+            sub: p.scope(),
             username: p.username.clone(),
             department: Some(p.department.clone()),
             roles: p.roles.clone(),
@@ -137,11 +90,12 @@ impl From<&Principal> for Actor {
     }
 }
 
-/// What a write needs to know to audit itself: the actor and the request it came with.
+/// What a write needs to know to audit itself: the actor, the request it came with and the request's instant.
 #[derive(Debug, Clone)]
 pub struct AuditCtx {
     pub actor: Actor,
     pub request_id: Option<String>,
+    pub now: Now,
 }
 
 /// One audited event. `entity` is set for changes to a record; `before`/`after` are the record as `GET`
@@ -256,7 +210,37 @@ pub fn format_instant(at: &NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// A page of numbered events in sequence order after the cursor (`limit + 1` of them), ready for more filters.
+pub fn numbered_page<'a>(p: &crate::http::pagination::PageParams<i64>) -> EventQuery<'a> {
+    let mut q = audit_events::table
+        .filter(audit_events::seq.is_not_null())
+        .order(audit_events::seq.asc())
+        .limit(p.fetch())
+        .select(AuditRow::as_select())
+        .into_boxed();
+    if let Some(after) = p.after {
+        q = q.filter(audit_events::seq.gt(after));
+    }
+    q
+}
+
+type Sql = <DbConn as Connection>::Backend;
+
+/// A boxed query over audit events selecting [`AuditRow`]s.
+pub type EventQuery<'a> =
+    audit_events::BoxedQuery<'a, Sql, diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<AuditRow, Sql>>>;
+
 impl AuditRow {
+    /// The actor as recorded.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            sub: self.actor_sub.clone(),
+            username: self.actor_username.clone(),
+            department: self.actor_department.clone(),
+            roles: Role::split(&self.actor_roles),
+        }
+    }
+
     /// SHA-256 over the previous hash and the canonical JSON of the event numbered `seq`.
     pub fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
         let canonical = Canonical {
@@ -312,7 +296,7 @@ pub fn record_all<const N: usize>(conn: &mut DbConn, ctx: &AuditCtx, events: [Ev
 impl NewAuditRow {
     fn new(ctx: &AuditCtx, event: Event<'_>) -> Self {
         Self {
-            at: crate::db::now(),
+            at: ctx.now.at,
             actor_sub: ctx.actor.sub.clone(),
             actor_username: ctx.actor.username.clone(),
             actor_department: ctx.actor.department.clone(),
@@ -398,8 +382,11 @@ pub struct VerifyReport {
     pub first_break_seq: Option<i64>,
 }
 
-/// Re-walks the whole chain in batches: each event's hash must match its content, link to the previous
-/// event's hash, and sequence numbers must run without gaps up to the head.
+/// Re-walks the chain in batches up to the head it reads first: each event's hash must match its content and
+/// link to the previous event's hash, sequence numbers must run without gaps, and the last event must be the head.
+/// Events numbered while it walks lie beyond that head and are left for the next run, so concurrent writers never
+/// make an intact chain look broken (a numbered event is immutable, and the head moves only with the events it
+/// covers, in one transaction).
 pub fn verify(conn: &mut DbConn) -> QueryResult<VerifyReport> {
     use audit_events::dsl as a;
     const BATCH: i64 = 2000;
@@ -410,9 +397,9 @@ pub fn verify(conn: &mut DbConn) -> QueryResult<VerifyReport> {
     let mut prev = GENESIS_HASH.to_string();
     let mut expected = 1i64;
     let mut checked = 0i64;
-    loop {
+    while expected <= head_seq {
         let rows: Vec<AuditRow> = a::audit_events
-            .filter(a::seq.ge(expected))
+            .filter(a::seq.ge(expected).and(a::seq.le(head_seq)))
             .order(a::seq.asc())
             .limit(BATCH)
             .select(AuditRow::as_select())

@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::extract::request_id;
 use super::service::{self, Verified};
-use super::{revocation, Authenticated, Role};
 use crate::accounts;
 use crate::error::{ApiError, ApiResult};
+use crate::http::request_id::request_id;
 use crate::http::ApiJson;
-use crate::startup::AppState;
+use crate::identity::Role;
+use crate::security::{revocation, Authenticated, Claims};
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(login).service(refresh_tokens).service(logout).service(client_token).service(me);
@@ -65,23 +66,24 @@ fn issue_pair(
     state: &AppState,
     verified: &Verified,
     family: Option<String>,
-) -> (String, super::Claims, Option<(String, String)>) {
+) -> (String, Claims, Option<(String, String)>) {
     let ttl = state.settings.access_token_ttl;
     match verified {
         Verified::Account(a) => {
             let (token, claims) =
-                state.keys.issue(&a.id, Some(&a.username), &a.department, &Role::split(&a.roles), ttl);
+                state.authn.keys.issue(&a.id, Some(&a.username), &a.department, &Role::split(&a.roles), ttl);
             let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
             (token, claims, Some((a.id.clone(), family)))
         }
         Verified::Service(s) => {
-            let (token, claims) = state.keys.issue(&s.id, Some(&s.name), &s.department, &Role::split(&s.roles), ttl);
+            let (token, claims) =
+                state.authn.keys.issue(&s.id, Some(&s.name), &s.department, &Role::split(&s.roles), ttl);
             (token, claims, None)
         }
     }
 }
 
-fn token_response(access: String, claims: &super::Claims, refresh: Option<String>) -> HttpResponse {
+fn token_response(access: String, claims: &Claims, refresh: Option<String>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
         access_token: access,
         token_type: "Bearer".into(),
@@ -125,7 +127,8 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
         .await
         .map_err(|_| ApiError::internal("password check cancelled"))?;
     let Some(account) = account else {
-        state.db.write(move |conn| service::record_failure(conn, &key, &username, rid, "login_failed")).await?;
+        let now = state.now();
+        state.db.write(move |conn| service::record_failure(conn, &key, &username, rid, now, "login_failed")).await?;
         return Err(ApiError::Unauthorized("wrong username or password"));
     };
     let verified = Verified::Account(account);
@@ -134,13 +137,14 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
     let ttl = state.settings.refresh_token_ttl;
     let jti = claims.jti.clone();
     let rid = request_id(&req);
+    let now = state.now();
     let refresh_token = state
         .db
         .write(move |conn| {
             let Verified::Account(a) = &verified else { unreachable!() };
             service::clear_failures(conn, &service::username_key(&a.username))?;
             let t = service::store_refresh_token(conn, &subject, &family, &jti, ttl)?;
-            service::audit_sign_in(conn, &verified, "login", rid)?;
+            service::audit_sign_in(conn, &verified, "login", rid, now)?;
             Ok(t)
         })
         .await?;
@@ -167,6 +171,7 @@ async fn refresh_tokens(
     let token = body.0.refresh_token;
     let st = state.clone();
     let rid = request_id(&req);
+    let now = state.now();
     let result = state
         .db
         .write(move |conn| {
@@ -180,7 +185,7 @@ async fn refresh_tokens(
             let (access, claims, _) = issue_pair(&st, &verified, Some(family.clone()));
             let next =
                 service::store_refresh_token(conn, &subject, &family, &claims.jti, st.settings.refresh_token_ttl)?;
-            service::audit_sign_in(conn, &verified, "token_refreshed", rid)?;
+            service::audit_sign_in(conn, &verified, "token_refreshed", rid, now)?;
             Ok(Some((access, claims, next)))
         })
         .await?;
@@ -209,7 +214,7 @@ async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
             Ok(())
         })
         .await?;
-    state.revocations.note_jti(&p.jti, p.exp);
+    state.authn.revocations.note_jti(&p.jti, p.exp);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -236,6 +241,7 @@ async fn client_token(
     }
     let st = state.clone();
     let rid = request_id(&req);
+    let now = state.now();
     let verified = state
         .db
         .run(move |conn| {
@@ -246,13 +252,13 @@ async fn client_token(
                     let verified = Verified::Service(sa);
                     crate::db::write_transaction(conn, |c| -> ApiResult<()> {
                         service::clear_failures(c, &key)?;
-                        service::audit_sign_in(c, &verified, "token_granted", rid.clone())?;
+                        service::audit_sign_in(c, &verified, "token_granted", rid.clone(), now)?;
                         Ok(())
                     })?;
                     Ok(Some(verified))
                 }
                 None => crate::db::write_transaction(conn, |c| {
-                    service::record_failure(c, &key, &client_id, rid.clone(), "client_auth_failed")
+                    service::record_failure(c, &key, &client_id, rid.clone(), now, "client_auth_failed")
                 })
                 .map(|_| None),
             }

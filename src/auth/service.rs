@@ -3,13 +3,15 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
-use super::{password, random_token, token_digest, Role};
 use crate::accounts::{self, AccountRow, ServiceAccountRow};
 use crate::audit::{self, Actor, AuditCtx, EntityType, Event};
+use crate::clock::Now;
 use crate::config::{Secret, Settings};
 use crate::db::schema::{accounts as acc, idempotency_keys, login_failures as lf, refresh_tokens as rt, revocations};
 use crate::db::DbConn;
 use crate::error::ApiError;
+use crate::identity::Role;
+use crate::security::{password, random_token, token_digest};
 
 /// How a caller proved who it is, once the proof has been checked.
 pub enum Verified {
@@ -47,12 +49,13 @@ pub fn record_failure(
     key: &str,
     claimed: &str,
     request_id: Option<String>,
+    now: Now,
     action: &str,
 ) -> Result<(), ApiError> {
     diesel::insert_into(lf::table)
         .values((lf::id.eq(uuid::Uuid::now_v7().to_string()), lf::username_key.eq(key), lf::at.eq(crate::db::now())))
         .execute(conn)?;
-    let ctx = AuditCtx { actor: Actor::anonymous(Some(claimed)), request_id };
+    let ctx = AuditCtx { actor: Actor::anonymous(Some(claimed)), request_id, now };
     audit::record(conn, &ctx, Event::new(action))?;
     Ok(())
 }
@@ -164,7 +167,7 @@ pub fn bootstrap_admin(conn: &mut DbConn, settings: &Settings) -> Result<Option<
         }
     };
     let hash = password::hash(password.expose());
-    let ctx = AuditCtx { actor: Actor::system(), request_id: None };
+    let ctx = AuditCtx { actor: Actor::system(), request_id: None, now: Now::from_utc(chrono::Utc::now()) };
     crate::db::write_transaction(conn, |conn| -> Result<(), ApiError> {
         let dept = match accounts::find_department_by_code(conn, "office")? {
             Some(d) => d,
@@ -194,6 +197,7 @@ pub fn audit_sign_in(
     verified: &Verified,
     action: &str,
     request_id: Option<String>,
+    now: Now,
 ) -> QueryResult<()> {
     let (actor, entity) = match verified {
         Verified::Account(a) => (
@@ -215,5 +219,5 @@ pub fn audit_sign_in(
             (EntityType::ServiceAccount, s.id.as_str()),
         ),
     };
-    audit::record(conn, &AuditCtx { actor, request_id }, Event::new(action).entity(entity.0, entity.1))
+    audit::record(conn, &AuditCtx { actor, request_id, now }, Event::new(action).entity(entity.0, entity.1))
 }

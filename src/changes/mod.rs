@@ -9,12 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::EntityType;
-use crate::auth::Authorized;
 use crate::db::schema::audit_events as a;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::Authorized;
+use crate::state::AppState;
 
 policy!(
     /// Platforms, and those who read everything.

@@ -122,6 +122,7 @@ diesel::table! {
         response_body -> Nullable<Binary>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        claim_token -> Text,
     }
 }
 

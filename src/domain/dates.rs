@@ -1,19 +1,18 @@
-//! Business dates: "today" in Asia/Shanghai, effective dates of steps (API.md §1), months (`YYYY-MM`).
+//! Business dates: effective dates of steps (API.md §1), months (`YYYY-MM`). "Today" comes from the request's
+//! [`crate::clock::Now`].
 
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
-
-/// Today's date at the bureau.
-pub fn today() -> NaiveDate {
-    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
-}
+use crate::error::{ApiError, ErrorCode};
 
 /// The date of a step: the given `effective_date` or today. It may not lie in the future (400), nor before the
 /// date of the step it follows (409 `effective_date_out_of_order`).
-pub fn effective_date(given: Option<NaiveDate>, previous_step: Option<NaiveDate>) -> Result<NaiveDate, ApiError> {
-    let today = today();
+pub fn effective_date(
+    given: Option<NaiveDate>,
+    previous_step: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<NaiveDate, ApiError> {
     let date = given.unwrap_or(today);
     if date > today {
         return Err(ApiError::invalid("effective_date", "must not lie in the future"));
@@ -21,7 +20,7 @@ pub fn effective_date(given: Option<NaiveDate>, previous_step: Option<NaiveDate>
     if let Some(prev) = previous_step {
         if date < prev {
             return Err(ApiError::conflict(
-                "effective_date_out_of_order",
+                ErrorCode::EffectiveDateOutOfOrder,
                 format!("the effective date {date} is before {prev}, the date of the previous step"),
             ));
         }

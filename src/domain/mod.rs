@@ -3,6 +3,7 @@
 pub mod credit_code;
 pub mod dates;
 pub mod text;
+pub mod water;
 
 pub use credit_code::CreditCode;
 
@@ -41,21 +42,46 @@ pub mod double_option {
     }
 }
 
-/// Declares a closed set of snake_case strings stored as TEXT: serde, OpenAPI schema, `as_str`, `parse`, `ALL`.
+/// The OpenAPI schema of a closed set of strings: the values, and each value's Chinese label beside it (in the
+/// description, and as `x-enum-descriptions` for client generators).
+pub fn enum_schema(doc: &str, values: &[(&str, &str)]) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let mut description = doc.lines().map(str::trim).collect::<Vec<_>>().join("\n").trim().to_string();
+    description.push_str("\n\n");
+    for (value, zh) in values {
+        description.push_str(&format!("- `{value}` — {zh}\n"));
+    }
+    let labels: Vec<&str> = values.iter().map(|(_, zh)| *zh).collect();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .enum_values(Some(values.iter().map(|(v, _)| *v)))
+        .description(Some(description.trim_end()))
+        .extensions(Some(Extensions::builder().add("x-enum-descriptions", labels).build()))
+        .into()
+}
+
+/// Declares a closed set of snake_case strings stored as TEXT, each with its Chinese label:
+/// serde, OpenAPI schema, `as_str`, `label_zh`, `parse`, `ALL`.
 #[macro_export]
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+    ($(#[doc = $doc:expr])* $vis:vis enum $name:ident { $($variant:ident = ($text:literal, $zh:literal)),+ $(,)? }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
         $vis enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+            $(#[doc = $zh] #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const ALL: [$name; [$($text),+].len()] = [$($name::$variant),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
+            }
+
+            /// The value's name in Chinese, as documents and the API documentation show it.
+            pub fn label_zh(self) -> &'static str {
+                match self { $($name::$variant => $zh),+ }
             }
 
             pub fn parse(s: &str) -> Option<Self> {
@@ -68,5 +94,13 @@ macro_rules! text_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::domain::enum_schema(concat!($($doc, "\n"),*), &[$(($text, $zh)),+])
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }

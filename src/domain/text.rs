@@ -1,11 +1,11 @@
 //! Field checks that collect every problem of a request at once, for one 400 with all `errors`.
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 
 #[derive(Default)]
 pub struct Checks {
     errors: Vec<FieldError>,
-    code: Option<&'static str>,
+    code: Option<ErrorCode>,
 }
 
 impl Checks {
@@ -18,7 +18,7 @@ impl Checks {
     }
 
     /// Like [`Checks::fail`], with a specific error `code` for the whole response (e.g. `invalid_credit_code`).
-    pub fn fail_with(&mut self, code: &'static str, field: &str, message: impl Into<String>) {
+    pub fn fail_with(&mut self, code: ErrorCode, field: &str, message: impl Into<String>) {
         self.code.get_or_insert(code);
         self.fail(field, message);
     }
@@ -66,7 +66,7 @@ impl Checks {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation { code: self.code.unwrap_or("validation_failed"), errors: self.errors })
+            Err(ApiError::Validation { code: self.code.unwrap_or(ErrorCode::ValidationFailed), errors: self.errors })
         }
     }
 }

@@ -87,12 +87,3 @@ pub fn etag(version: i64) -> String {
 pub fn respond<T: Serialize>(status: StatusCode, version: i64, body: &T) -> HttpResponse {
     HttpResponse::build(status).insert_header((header::ETAG, etag(version))).json(body)
 }
-
-/// 201 Created for a new record: the record, its ETag, and `Location` pointing at it.
-pub fn created<T: Serialize>(location: &str, version: i64, body: &T) -> HttpResponse {
-    let mut res = respond(StatusCode::CREATED, version, body);
-    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
-}

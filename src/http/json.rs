@@ -8,7 +8,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 
 /// Default request body limit (API.md §1).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -39,7 +39,7 @@ pub async fn read_body(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
-            _ => ApiError::bad_request("validation_failed", "the request body could not be read"),
+            _ => ApiError::bad_request("the request body could not be read"),
         })?;
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
@@ -62,7 +62,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => strip_position(&inner.to_string()),
         };
         let field = if path == "." || path.is_empty() { "body".to_string() } else { path };
-        ApiError::Validation { code: "validation_failed", errors: vec![FieldError::new(field, message)] }
+        ApiError::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new(field, message)] }
     })
 }
 
@@ -94,12 +94,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let msg = strip_position(&err.to_string());
     let msg = msg.strip_prefix("Query deserialize error: ").unwrap_or(&msg).to_string();
-    ApiError::Validation { code: "validation_failed", errors: vec![FieldError::new("query", msg)] }.into()
+    ApiError::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new("query", msg)] }.into()
 }
 
 /// Path-segment errors (`web::Path`) as problems.
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::Validation { code: "validation_failed", errors: vec![FieldError::new("path", err.to_string())] }.into()
+    ApiError::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new("path", err.to_string())] }
+        .into()
 }
 
 /// Like [`ApiJson`], but an empty body (no content at all) reads as `T::default()`: for actions whose body

@@ -18,6 +18,11 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The request's id, as the middleware assigned it.
+pub fn request_id(req: &actix_web::HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
 fn acceptable(v: &str) -> bool {
     !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
 }
@@ -74,7 +79,7 @@ async fn into_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceRespons
 /// The closest problem for an error produced outside our handlers (actix internals).
 fn fallback_error(status: StatusCode) -> ApiError {
     match status.as_u16() {
-        400 => ApiError::bad_request("validation_failed", "the request is malformed"),
+        400 => ApiError::bad_request("the request is malformed"),
         401 => ApiError::Unauthorized("authentication required"),
         403 => ApiError::Forbidden,
         404 => ApiError::NotFound,
@@ -85,7 +90,7 @@ fn fallback_error(status: StatusCode) -> ApiError {
         428 => ApiError::PreconditionRequired,
         429 => ApiError::RateLimited { retry_after_secs: 60 },
         503 => ApiError::Unavailable,
-        s if s < 500 => ApiError::bad_request("bad_request", status.canonical_reason().unwrap_or("bad request")),
+        s if s < 500 => ApiError::bad_request(status.canonical_reason().unwrap_or("bad request")),
         _ => ApiError::Internal(format!("status {status} without a problem body")),
     }
 }

@@ -8,65 +8,38 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::EntityType;
+use crate::clock::Now;
 use crate::db::schema::permits;
 use crate::db::DbConn;
+pub use crate::domain::water::{PermitStatus, SourceType};
 use crate::text_enum;
+use crate::write::Record;
 
 text_enum! {
-    /// Water source of a permit or zone.
-    pub enum SourceType {
-        Surface = "surface",
-        GroundwaterShallow = "groundwater_shallow",
-        GroundwaterDeep = "groundwater_deep",
-        Karst = "karst",
-        Reclaimed = "reclaimed",
-        MineDrainage = "mine_drainage",
-    }
-}
-
-impl SourceType {
-    /// Groundwater in the sense of the zone rules and the permit number's `G`.
-    pub fn is_groundwater(self) -> bool {
-        matches!(self, Self::GroundwaterShallow | Self::GroundwaterDeep | Self::Karst | Self::MineDrainage)
-    }
-}
-
-text_enum! {
+    /// 取水用途 — what the water is taken for.
     pub enum Purpose {
-        Agricultural = "agricultural",
-        Industrial = "industrial",
-        PublicSupply = "public_supply",
-        Domestic = "domestic",
-        Service = "service",
-        Ecological = "ecological",
-        Other = "other",
+        Agricultural = ("agricultural", "农业"),
+        Industrial = ("industrial", "工业"),
+        PublicSupply = ("public_supply", "公共供水"),
+        Domestic = ("domestic", "生活"),
+        Service = ("service", "服务业"),
+        Ecological = ("ecological", "生态"),
+        Other = ("other", "其他"),
     }
 }
 
 text_enum! {
+    /// 计量设施状况 — the state of the intake's meter.
     pub enum MeterStatus {
-        None = "none",
-        Ok = "ok",
-        Faulty = "faulty",
+        None = ("none", "未安装计量设施"),
+        Ok = ("ok", "计量设施正常"),
+        Faulty = ("faulty", "计量设施故障"),
     }
 }
 
-text_enum! {
-    /// A permit's status. `expired` is never stored: an approved or suspended permit past `valid_to` reads as expired.
-    pub enum PermitStatus {
-        Draft = "draft",
-        Submitted = "submitted",
-        Approved = "approved",
-        Rejected = "rejected",
-        Suspended = "suspended",
-        Revoked = "revoked",
-        Cancelled = "cancelled",
-        Expired = "expired",
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = permits, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = permits, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct PermitRow {
     pub id: String,
     pub permit_no: Option<String>,
@@ -222,42 +195,13 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PermitRow>> {
     permits::table.find(id).select(PermitRow::as_select()).first(conn).optional()
 }
 
-/// Writes every mutable column of `row` (the caller has checked the version it read).
-pub fn save(conn: &mut DbConn, row: &PermitRow) -> QueryResult<usize> {
-    use permits::dsl as p;
-    diesel::update(p::permits.find(&row.id))
-        .set((
-            (
-                p::permit_no.eq(&row.permit_no),
-                p::holder_id.eq(&row.holder_id),
-                p::zone_id.eq(&row.zone_id),
-                p::source_type.eq(&row.source_type),
-                p::intake_method.eq(&row.intake_method),
-                p::purpose.eq(&row.purpose),
-                p::intake_lat.eq(row.intake_lat),
-                p::intake_lng.eq(row.intake_lng),
-                p::intake_address.eq(&row.intake_address),
-                p::annual_volume_m3.eq(row.annual_volume_m3),
-                p::daily_max_volume_m3.eq(row.daily_max_volume_m3),
-                p::return_location.eq(&row.return_location),
-                p::return_method.eq(&row.return_method),
-                p::meter_status.eq(&row.meter_status),
-            ),
-            (
-                p::valid_from.eq(row.valid_from),
-                p::valid_to.eq(row.valid_to),
-                p::status.eq(&row.status),
-                p::submitted_on.eq(row.submitted_on),
-                p::approved_on.eq(row.approved_on),
-                p::rejected_on.eq(row.rejected_on),
-                p::suspended_on.eq(row.suspended_on),
-                p::revoked_on.eq(row.revoked_on),
-                p::cancelled_on.eq(row.cancelled_on),
-                p::renewed_on.eq(row.renewed_on),
-                p::last_step_on.eq(row.last_step_on),
-                p::updated_at.eq(row.updated_at),
-                p::version.eq(row.version),
-            ),
-        ))
-        .execute(conn)
+crate::versioned_row!(PermitRow, permits);
+
+impl Record for PermitRow {
+    const ENTITY: EntityType = EntityType::Permit;
+    type View = Permit;
+
+    fn view(&self, _: &mut DbConn, now: &Now) -> QueryResult<Permit> {
+        Ok(Permit::from_row(self, now.today))
+    }
 }

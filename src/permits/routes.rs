@@ -9,19 +9,19 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::rules::{self, Action, ActionInput};
-use super::{find, save, IntakeLocation, MeterStatus, Permit, PermitRow, PermitStatus, Purpose, SourceType};
+use super::{find, IntakeLocation, MeterStatus, Permit, PermitRow, PermitStatus, Purpose, SourceType};
 use crate::audit::history::{history as read_history, HistoryEntry};
-use crate::audit::{self, EntityType, Event};
-use crate::auth::{Authorized, Caller};
+use crate::audit::EntityType;
 use crate::db::schema::{permits as p, water_users as w};
 use crate::db::DbConn;
-use crate::domain::dates::today;
 use crate::domain::text::Checks;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{created, respond, ApiJson, IfMatch, OptionalJson, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, OptionalJson, Page, PageQuery};
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::{Authorized, Caller};
+use crate::state::AppState;
+use crate::write::{self, Change, Reply};
 
 policy!(
     /// Everyone reads permits (inspectors included).
@@ -209,7 +209,7 @@ fn check_refs(conn: &mut DbConn, holder_id: &str, zone_id: Option<&str>) -> ApiR
 #[get("/permits")]
 async fn list(
     state: web::Data<AppState>,
-    _caller: Authorized<PermitsRead>,
+    caller: Authorized<PermitsRead>,
     page: web::Query<PageQuery>,
     filter: web::Query<PermitFilter>,
 ) -> ApiResult<HttpResponse> {
@@ -219,11 +219,11 @@ async fn list(
     if f.expiring_within_days.is_some_and(|d| !(0..=3650).contains(&d)) {
         return Err(ApiError::invalid("expiring_within_days", "must be between 0 and 3650"));
     }
-    let today = today();
+    let today = caller.now.today;
     let result = state
         .db
         .run(move |conn| {
-            let in_force = [PermitStatus::Approved.as_str(), PermitStatus::Suspended.as_str()];
+            let in_force = PermitStatus::in_force_texts();
             let by_expiry = f.expiring_within_days.is_some();
             let mut q = p::table.limit(pp.fetch()).select(PermitRow::as_select()).into_boxed();
             q = if by_expiry { q.order((p::valid_to.asc(), p::id.asc())) } else { q.order(p::id.asc()) };
@@ -303,7 +303,7 @@ async fn create(
     if let (Some(from), Some(to)) = (b.valid_from, b.valid_to) {
         rules::check_term(from, to)?;
     }
-    let now = crate::db::now();
+    let now = caller.now.at;
     let row = PermitRow {
         id: crate::domain::new_id(),
         permit_no: None,
@@ -336,17 +336,13 @@ async fn create(
         version: 1,
     };
     let ctx = caller.ctx();
-    let permit = state
-        .db
+    state
         .write(move |conn| {
             check_refs(conn, &row.holder_id, row.zone_id.as_deref())?;
-            diesel::insert_into(p::table).values(&row).execute(conn)?;
-            let permit = Permit::from_row(&row, today());
-            audit::record(conn, &ctx, Event::new("permit_created").entity(EntityType::Permit, &row.id).after(&permit))?;
-            Ok(permit)
+            let permit = write::create(conn, &ctx, &row, "permit_created")?;
+            Ok(Reply::created(format!("/api/v1/permits/{}", permit.id), permit.version, &permit))
         })
-        .await?;
-    Ok(created(&format!("/api/v1/permits/{}", permit.id), permit.version, &permit))
+        .await
 }
 
 /// One permit.
@@ -356,12 +352,12 @@ async fn create(
 #[get("/permits/{id}")]
 async fn get_one(
     state: web::Data<AppState>,
-    _caller: Authorized<PermitsRead>,
+    caller: Authorized<PermitsRead>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = state.db.run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
-    Ok(respond(StatusCode::OK, row.version, &Permit::from_row(&row, today())))
+    Ok(respond(StatusCode::OK, row.version, &Permit::from_row(&row, caller.now.today)))
 }
 
 /// Edit an application while it is a draft.
@@ -391,74 +387,67 @@ async fn update(
     c.finish()?;
     let ctx = caller.ctx();
     let id = id.into_inner();
-    let permit = state
-        .db
+    state
         .write(move |conn| {
-            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            if before.stored_status() != PermitStatus::Draft {
-                return Err(ApiError::conflict("not_editable", "only a draft application can be edited"));
-            }
-            let mut after = before.clone();
-            if let Some(v) = b.holder_id {
-                after.holder_id = v;
-            }
-            if let Some(v) = b.zone_id {
-                after.zone_id = v;
-            }
-            if let Some(v) = b.source_type {
-                after.source_type = v.as_str().into();
-            }
-            if let Some(v) = intake_method {
-                after.intake_method = v;
-            }
-            if let Some(v) = b.purpose {
-                after.purpose = v.as_str().into();
-            }
-            if let Some(loc) = &b.intake_location {
-                after.intake_lat = loc.lat;
-                after.intake_lng = loc.lng;
-                after.intake_address = address.flatten();
-            }
-            if let Some(v) = b.annual_volume_m3 {
-                after.annual_volume_m3 = v;
-            }
-            if let Some(v) = b.daily_max_volume_m3 {
-                after.daily_max_volume_m3 = v;
-            }
-            if let Some(v) = return_location {
-                after.return_location = v;
-            }
-            if let Some(v) = return_method {
-                after.return_method = v;
-            }
-            if let Some(v) = b.meter_status {
-                after.meter_status = v.as_str().into();
-            }
-            if let Some(v) = b.valid_from {
-                after.valid_from = v;
-            }
-            if let Some(v) = b.valid_to {
-                after.valid_to = v;
-            }
-            if let (Some(from), Some(to)) = (after.valid_from, after.valid_to) {
-                rules::check_term(from, to)?;
-            }
-            check_refs(conn, &after.holder_id, after.zone_id.as_deref())?;
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            save(conn, &after)?;
-            let today = today();
-            let view = Permit::from_row(&after, today);
-            let ev = Event::new("permit_updated")
-                .entity(EntityType::Permit, &id)
-                .before(&Permit::from_row(&before, today))
-                .after(&view);
-            audit::record(conn, &ctx, ev)?;
-            Ok(view)
+            let (row, view) =
+                write::modify(conn, &ctx, &id, &if_match, "permit_updated", |conn, before: &PermitRow| {
+                    if before.stored_status() != PermitStatus::Draft {
+                        return Err(ApiError::conflict(
+                            ErrorCode::NotEditable,
+                            "only a draft application can be edited",
+                        ));
+                    }
+                    let mut after = before.clone();
+                    if let Some(v) = b.holder_id {
+                        after.holder_id = v;
+                    }
+                    if let Some(v) = b.zone_id {
+                        after.zone_id = v;
+                    }
+                    if let Some(v) = b.source_type {
+                        after.source_type = v.as_str().into();
+                    }
+                    if let Some(v) = intake_method {
+                        after.intake_method = v;
+                    }
+                    if let Some(v) = b.purpose {
+                        after.purpose = v.as_str().into();
+                    }
+                    if let Some(loc) = &b.intake_location {
+                        after.intake_lat = loc.lat;
+                        after.intake_lng = loc.lng;
+                        after.intake_address = address.flatten();
+                    }
+                    if let Some(v) = b.annual_volume_m3 {
+                        after.annual_volume_m3 = v;
+                    }
+                    if let Some(v) = b.daily_max_volume_m3 {
+                        after.daily_max_volume_m3 = v;
+                    }
+                    if let Some(v) = return_location {
+                        after.return_location = v;
+                    }
+                    if let Some(v) = return_method {
+                        after.return_method = v;
+                    }
+                    if let Some(v) = b.meter_status {
+                        after.meter_status = v.as_str().into();
+                    }
+                    if let Some(v) = b.valid_from {
+                        after.valid_from = v;
+                    }
+                    if let Some(v) = b.valid_to {
+                        after.valid_to = v;
+                    }
+                    if let (Some(from), Some(to)) = (after.valid_from, after.valid_to) {
+                        rules::check_term(from, to)?;
+                    }
+                    check_refs(conn, &after.holder_id, after.zone_id.as_deref())?;
+                    Ok(Change::new(after))
+                })?;
+            Ok(Reply::ok(row.version, &view))
         })
-        .await?;
-    Ok(respond(StatusCode::OK, permit.version, &permit))
+        .await
 }
 
 /// Every transition and change of a permit, oldest first: who, when (entered and effective), why, which fields.
@@ -499,31 +488,18 @@ async fn act(
     }
     let letter = state.settings.permit_letter.clone();
     let ctx = caller.ctx();
-    let permit = state
-        .db
+    let name = format!("permit_{}", action.as_str());
+    state
         .write(move |conn| {
-            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            let mut after = rules::apply(conn, &before, action, &input, &letter)?;
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            save(conn, &after)?;
-            let today = today();
-            let view = Permit::from_row(&after, today);
-            let name = format!("permit_{}", action.as_str());
-            let mut ev = Event::new(&name)
-                .entity(EntityType::Permit, &id)
-                .before(&Permit::from_row(&before, today))
-                .after(&view)
-                .reason(input.reason.as_deref().map(str::trim));
-            if let Some(d) = after.last_step_on {
-                ev = ev.effective_date(d);
-            }
-            audit::record(conn, &ctx, ev)?;
-            Ok(view)
+            let today = ctx.now.today;
+            let (row, view) = write::modify(conn, &ctx, &id, &if_match, &name, |conn, before: &PermitRow| {
+                let after = rules::apply(conn, before, action, &input, &letter, today)?;
+                let date = after.last_step_on;
+                Ok(Change::new(after).reason(input.reason.as_deref()).effective_date(date))
+            })?;
+            Ok(Reply::ok(row.version, &view))
         })
-        .await?;
-    Ok(respond(StatusCode::OK, permit.version, &permit))
+        .await
 }
 
 fn simple(body: ActionBody) -> ActionInput {

@@ -4,10 +4,11 @@ use chrono::{NaiveDate, TimeDelta};
 
 use super::{PermitRow, PermitStatus};
 use crate::db::DbConn;
-use crate::domain::dates::{add_years, effective_date, today};
-use crate::error::ApiError;
+use crate::domain::dates::{add_years, effective_date};
+use crate::error::{ApiError, ErrorCode};
 use crate::text_enum;
-use crate::water_zones::{self, ZoneClass};
+use crate::water_zones::{self, ZoneClass, ZoneRow};
+use crate::write::Versioned;
 
 /// Longest term of a permit (TL §25).
 pub const MAX_TERM_YEARS: u32 = 10;
@@ -17,14 +18,14 @@ pub const RENEWAL_LEAD_DAYS: i64 = 45;
 text_enum! {
     /// The actions of `POST /api/v1/permits/{id}/{action}`.
     pub enum Action {
-        Submit = "submit",
-        Approve = "approve",
-        Reject = "reject",
-        Renew = "renew",
-        Suspend = "suspend",
-        Reinstate = "reinstate",
-        Revoke = "revoke",
-        Cancel = "cancel",
+        Submit = ("submit", "提交"),
+        Approve = ("approve", "批准"),
+        Reject = ("reject", "不予批准"),
+        Renew = ("renew", "延续"),
+        Suspend = ("suspend", "暂停"),
+        Reinstate = ("reinstate", "恢复"),
+        Revoke = ("revoke", "吊销"),
+        Cancel = ("cancel", "注销"),
     }
 }
 
@@ -70,37 +71,37 @@ pub fn check_term(valid_from: NaiveDate, valid_to: NaiveDate) -> Result<(), ApiE
     Ok(())
 }
 
-/// Zone rules for putting `volume` more into force in `zone_id`: prohibited zones take nothing, restricted
-/// zones no new groundwater, and the zone's approved total may not exceed its allowable volume. Takes the
-/// zone's row lock first so that concurrent approvals are checked one after the other.
-fn check_zone(conn: &mut DbConn, row: &PermitRow, extra_volume: i64, new_permit: bool) -> Result<(), ApiError> {
+/// Zone rules for putting `row` (with its term and annual volume) into force in its zone: prohibited zones
+/// take nothing, restricted zones no new groundwater, and the annual volumes of the zone's permits whose terms
+/// overlap this one's, plus this one's, may not exceed the zone's allowable volume. Takes the zone's row lock
+/// first so that cap checks of concurrent approvals run one after the other.
+fn check_zone(conn: &mut DbConn, row: &PermitRow, check_cap: bool, new_permit: bool) -> Result<(), ApiError> {
     let Some(zone_id) = &row.zone_id else { return Ok(()) };
-    water_zones::lock(conn, zone_id)?;
-    let zone =
-        water_zones::find(conn, zone_id)?.ok_or_else(|| ApiError::internal("permit refers to a missing zone"))?;
+    let zone = ZoneRow::lock(conn, zone_id)?.ok_or_else(|| ApiError::internal("permit refers to a missing zone"))?;
     match ZoneClass::parse(&zone.zone_class) {
         Some(ZoneClass::Prohibited) => {
             return Err(ApiError::conflict(
-                "zone_prohibited",
+                ErrorCode::ZoneProhibited,
                 format!("zone {} is a prohibited zone (禁采区)", zone.name),
             ));
         }
         Some(ZoneClass::Restricted) if new_permit && row.source().is_groundwater() => {
             return Err(ApiError::conflict(
-                "zone_restricted",
+                ErrorCode::ZoneRestricted,
                 format!("zone {} is restricted (限采区): no new groundwater permits", zone.name),
             ));
         }
         _ => {}
     }
-    if extra_volume > 0 {
-        let approved = water_zones::approved_total(conn, zone_id, today())?;
-        if approved + extra_volume > zone.allowable_m3_per_year {
+    let (Some(from), Some(to)) = (row.valid_from, row.valid_to) else { return Ok(()) };
+    if check_cap {
+        let others = water_zones::committed_overlapping(conn, zone_id, from, to, &row.id)?;
+        if i128::from(others) + i128::from(row.annual_volume_m3) > i128::from(zone.allowable_m3_per_year) {
             return Err(ApiError::conflict(
-                "zone_cap_exceeded",
+                ErrorCode::ZoneCapExceeded,
                 format!(
-                    "zone {} has {} of {} m³/year approved; {} more would exceed it",
-                    zone.name, approved, zone.allowable_m3_per_year, extra_volume
+                    "zone {} has {} of {} m³/year approved over this term; {} more would exceed it",
+                    zone.name, others, zone.allowable_m3_per_year, row.annual_volume_m3
                 ),
             ));
         }
@@ -115,20 +116,20 @@ pub fn apply(
     action: Action,
     input: &ActionInput,
     letter: &str,
+    today: NaiveDate,
 ) -> Result<PermitRow, ApiError> {
-    let today = today();
     let current = before.status_on(today);
     let (from, to) = action.transition();
     if !from.contains(&current) {
         return Err(ApiError::conflict(
-            "invalid_transition",
+            ErrorCode::InvalidTransition,
             format!("cannot {} a permit that is {}", action.as_str(), current.as_str()),
         ));
     }
     if action.requires_reason() && input.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(ApiError::invalid("reason", format!("a reason is required to {}", action.as_str())));
     }
-    let date = effective_date(input.effective_date, before.last_step_on)?;
+    let date = effective_date(input.effective_date, before.last_step_on, today)?;
     let mut row = before.clone();
     row.status = to.as_str().to_string();
     row.last_step_on = Some(date);
@@ -151,8 +152,7 @@ pub fn apply(
             check_term(valid_from, valid_to)?;
             row.valid_from = Some(valid_from);
             row.valid_to = Some(valid_to);
-            let in_force = valid_to >= today;
-            check_zone(conn, &row, if in_force { row.annual_volume_m3 } else { 0 }, true)?;
+            check_zone(conn, &row, true, true)?;
             row.approved_on = Some(date);
             row.permit_no = Some(next_permit_no(conn, &row, letter, date)?);
         }
@@ -162,7 +162,7 @@ pub fn apply(
                 input.valid_to.ok_or_else(|| ApiError::invalid("valid_to", "the new end of the term is required"))?;
             if date > old_to - TimeDelta::days(RENEWAL_LEAD_DAYS) {
                 return Err(ApiError::conflict(
-                    "renewal_too_late",
+                    ErrorCode::RenewalTooLate,
                     format!("renewal must be applied for at least {RENEWAL_LEAD_DAYS} days before {old_to}"),
                 ));
             }
@@ -181,8 +181,8 @@ pub fn apply(
                 }
                 row.annual_volume_m3 = v;
             }
-            check_zone(conn, &row, row.annual_volume_m3 - before.annual_volume_m3, false)?;
             row.valid_to = Some(new_to);
+            check_zone(conn, &row, row.annual_volume_m3 > before.annual_volume_m3, false)?;
             row.renewed_on = Some(date);
         }
     }

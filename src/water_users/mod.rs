@@ -7,12 +7,16 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::EntityType;
+use crate::clock::Now;
 use crate::db::schema::{permits, water_users};
 use crate::db::DbConn;
+use crate::error::{ApiError, ErrorCode};
+use crate::write::Record;
 
 /// A water user (取用水户): an organisation identified by its 统一社会信用代码.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, ToSchema)]
-#[diesel(table_name = water_users, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize, ToSchema)]
+#[diesel(table_name = water_users, treat_none_as_default_value = false, treat_none_as_null = true)]
 #[schema(example = json!({
     "id": "0193a0c4-5f0e-7b61-9a3e-4c1d2e3f4a5b", "name": "赤水市自来水有限公司", "credit_code": "91350100M000100Y43",
     "legal_representative": "王建国", "region_code": "520381", "address": "赤水市市中街道", "industry": "D4610",
@@ -37,6 +41,21 @@ pub struct WaterUser {
     #[serde(with = "crate::domain::instant")]
     pub updated_at: NaiveDateTime,
     pub version: i64,
+}
+
+crate::versioned_row!(WaterUser, water_users);
+
+impl Record for WaterUser {
+    const ENTITY: EntityType = EntityType::WaterUser;
+    type View = WaterUser;
+
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<WaterUser> {
+        Ok(self.clone())
+    }
+
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, "a water user with this credit code is already registered")
+    }
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<WaterUser>> {

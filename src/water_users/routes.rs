@@ -8,17 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{find, references, WaterUser};
-use crate::audit::{self, EntityType, Event};
-use crate::auth::Authorized;
-use crate::db::is_unique_violation;
 use crate::db::schema::water_users as w;
 use crate::domain::text::Checks;
 use crate::domain::CreditCode;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::Authorized;
+use crate::state::AppState;
+use crate::write::{self, Change, Reply};
 
 policy!(
     /// Everyone may read the registry.
@@ -86,17 +85,9 @@ fn check_credit_code(c: &mut Checks, value: &str) -> String {
     match CreditCode::parse(value) {
         Ok(code) => code.into_string(),
         Err(e) => {
-            c.fail_with("invalid_credit_code", "credit_code", e.to_string());
+            c.fail_with(ErrorCode::InvalidCreditCode, "credit_code", e.to_string());
             value.to_string()
         }
-    }
-}
-
-fn unique_credit_code(e: diesel::result::Error) -> ApiError {
-    if is_unique_violation(&e) {
-        ApiError::conflict("conflict", "a water user with this credit code is already registered")
-    } else {
-        e.into()
     }
 }
 
@@ -154,7 +145,7 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
     let mut c = Checks::new();
-    let now = crate::db::now();
+    let now = caller.now.at;
     let user = WaterUser {
         id: crate::domain::new_id(),
         name: c.required("name", &b.name, 200),
@@ -170,20 +161,12 @@ async fn create(
     };
     c.finish()?;
     let ctx = caller.ctx();
-    let stored = user.clone();
     state
-        .db
         .write(move |conn| {
-            diesel::insert_into(w::table).values(&stored).execute(conn).map_err(unique_credit_code)?;
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("water_user_created").entity(EntityType::WaterUser, &stored.id).after(&stored),
-            )?;
-            Ok(())
+            let view = write::create(conn, &ctx, &user, "water_user_created")?;
+            Ok(Reply::created(format!("/api/v1/water-users/{}", user.id), user.version, &view))
         })
-        .await?;
-    Ok(created(&format!("/api/v1/water-users/{}", user.id), user.version, &user))
+        .await
 }
 
 /// One water user.
@@ -229,58 +212,37 @@ async fn update(
     c.finish()?;
     let ctx = caller.ctx();
     let id = id.into_inner();
-    let user = state
-        .db
+    state
         .write(move |conn| {
-            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            let mut after = before.clone();
-            if let Some(v) = name {
-                after.name = v;
-            }
-            if let Some(v) = credit_code {
-                after.credit_code = v;
-            }
-            if let Some(v) = region_code {
-                after.region_code = v;
-            }
-            if let Some(v) = legal {
-                after.legal_representative = v;
-            }
-            if let Some(v) = address {
-                after.address = v;
-            }
-            if let Some(v) = industry {
-                after.industry = v;
-            }
-            if let Some(v) = phone {
-                after.contact_phone = v;
-            }
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            diesel::update(w::table.find(&id).filter(w::version.eq(before.version)))
-                .set((
-                    w::name.eq(&after.name),
-                    w::credit_code.eq(&after.credit_code),
-                    w::legal_representative.eq(&after.legal_representative),
-                    w::region_code.eq(&after.region_code),
-                    w::address.eq(&after.address),
-                    w::industry.eq(&after.industry),
-                    w::contact_phone.eq(&after.contact_phone),
-                    w::version.eq(after.version),
-                    w::updated_at.eq(after.updated_at),
-                ))
-                .execute(conn)
-                .map_err(unique_credit_code)?;
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("water_user_updated").entity(EntityType::WaterUser, &id).before(&before).after(&after),
-            )?;
-            Ok(after)
+            let (row, view) =
+                write::modify(conn, &ctx, &id, &if_match, "water_user_updated", |_, before: &WaterUser| {
+                    let mut after = before.clone();
+                    if let Some(v) = name {
+                        after.name = v;
+                    }
+                    if let Some(v) = credit_code {
+                        after.credit_code = v;
+                    }
+                    if let Some(v) = region_code {
+                        after.region_code = v;
+                    }
+                    if let Some(v) = legal {
+                        after.legal_representative = v;
+                    }
+                    if let Some(v) = address {
+                        after.address = v;
+                    }
+                    if let Some(v) = industry {
+                        after.industry = v;
+                    }
+                    if let Some(v) = phone {
+                        after.contact_phone = v;
+                    }
+                    Ok(Change::new(after))
+                })?;
+            Ok(Reply::ok(row.version, &view))
         })
-        .await?;
-    Ok(respond(StatusCode::OK, user.version, &user))
+        .await
 }
 
 /// Remove a water user that nothing refers to. `If-Match` is checked when sent.
@@ -300,29 +262,16 @@ async fn remove(
     let ctx = caller.ctx();
     let id = id.into_inner();
     state
-        .db
         .write(move |conn| {
-            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check_if_present(before.version)?;
-            let refs = references(conn, &id)?;
-            if !refs.is_empty() {
-                let what = refs.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ");
-                return Err(ApiError::conflict("referenced", format!("the water user is still referenced by {what}")));
-            }
-            diesel::delete(w::table.find(&id)).execute(conn).map_err(|e| {
-                if crate::db::is_foreign_key_violation(&e) {
-                    ApiError::conflict("referenced", "the water user is still referenced")
-                } else {
-                    e.into()
+            write::remove(conn, &ctx, &id, &if_match, "water_user_deleted", |conn, _: &WaterUser| {
+                let refs = references(conn, &id)?;
+                if refs.is_empty() {
+                    return Ok(());
                 }
+                let what = refs.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ");
+                Err(ApiError::conflict(ErrorCode::Referenced, format!("the water user is still referenced by {what}")))
             })?;
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("water_user_deleted").entity(EntityType::WaterUser, &id).before(&before),
-            )?;
-            Ok(())
+            Ok(Reply::no_content())
         })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+        .await
 }

@@ -11,22 +11,26 @@ use diesel::sql_types::BigInt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::EntityType;
+use crate::clock::Now;
 use crate::db::schema::{permits, water_zones};
 use crate::db::DbConn;
-use crate::permits::{PermitStatus, SourceType};
+use crate::domain::water::{PermitStatus, SourceType};
+use crate::error::{ApiError, ErrorCode};
 use crate::text_enum;
+use crate::write::Record;
 
 text_enum! {
     /// `normal`, `restricted` (限采: no new groundwater permits) or `prohibited` (禁采: no permits).
     pub enum ZoneClass {
-        Normal = "normal",
-        Restricted = "restricted",
-        Prohibited = "prohibited",
+        Normal = ("normal", "一般区"),
+        Restricted = ("restricted", "限采区"),
+        Prohibited = ("prohibited", "禁采区"),
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = water_zones, treat_none_as_default_value = false)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = water_zones, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct ZoneRow {
     pub id: String,
     pub name: String,
@@ -80,6 +84,21 @@ impl Zone {
     }
 }
 
+crate::versioned_row!(ZoneRow, water_zones);
+
+impl Record for ZoneRow {
+    const ENTITY: EntityType = EntityType::Zone;
+    type View = Zone;
+
+    fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Zone> {
+        Ok(Zone::new(self, approved_total(conn, &self.id, now.today)?))
+    }
+
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, "a zone with this name exists")
+    }
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<ZoneRow>> {
     water_zones::table.find(id).select(ZoneRow::as_select()).first(conn).optional()
 }
@@ -91,8 +110,27 @@ const SUM_ANNUAL: &str = "CAST(COALESCE(SUM(annual_volume_m3), 0) AS BIGINT)";
 pub fn approved_total(conn: &mut DbConn, zone_id: &str, on: NaiveDate) -> QueryResult<i64> {
     permits::table
         .filter(permits::zone_id.eq(zone_id))
-        .filter(permits::status.eq_any([PermitStatus::Approved.as_str(), PermitStatus::Suspended.as_str()]))
+        .filter(permits::status.eq_any(PermitStatus::in_force_texts()))
         .filter(permits::valid_to.ge(on))
+        .select(sql::<BigInt>(SUM_ANNUAL))
+        .first(conn)
+}
+
+/// Annual volume of the zone's permits approved or suspended whose terms overlap `from..=to`, other than
+/// `except`: what the cap check of an approval or renewal adds the permit's own volume to (API.md §4.3).
+pub fn committed_overlapping(
+    conn: &mut DbConn,
+    zone_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    except: &str,
+) -> QueryResult<i64> {
+    permits::table
+        .filter(permits::zone_id.eq(zone_id))
+        .filter(permits::id.ne(except))
+        .filter(permits::status.eq_any(PermitStatus::in_force_texts()))
+        .filter(permits::valid_from.le(to))
+        .filter(permits::valid_to.ge(from))
         .select(sql::<BigInt>(SUM_ANNUAL))
         .first(conn)
 }
@@ -101,19 +139,10 @@ pub fn approved_total(conn: &mut DbConn, zone_id: &str, on: NaiveDate) -> QueryR
 pub fn approved_totals(conn: &mut DbConn, zone_ids: &[String], on: NaiveDate) -> QueryResult<HashMap<String, i64>> {
     let rows: Vec<(Option<String>, i64)> = permits::table
         .filter(permits::zone_id.eq_any(zone_ids))
-        .filter(permits::status.eq_any([PermitStatus::Approved.as_str(), PermitStatus::Suspended.as_str()]))
+        .filter(permits::status.eq_any(PermitStatus::in_force_texts()))
         .filter(permits::valid_to.ge(on))
         .group_by(permits::zone_id)
         .select((permits::zone_id, sql::<BigInt>(SUM_ANNUAL)))
         .load(conn)?;
     Ok(rows.into_iter().filter_map(|(id, total)| id.map(|id| (id, total))).collect())
-}
-
-/// Takes the zone's row lock until commit, so that cap checks of concurrent approvals run one after the other.
-pub fn lock(conn: &mut DbConn, zone_id: &str) -> QueryResult<usize> {
-    diesel::update(water_zones::table.find(zone_id)).set(water_zones::version.eq(water_zones::version)).execute(conn)
-}
-
-pub fn view(conn: &mut DbConn, row: &ZoneRow) -> QueryResult<Zone> {
-    Ok(Zone::new(row, approved_total(conn, &row.id, crate::domain::dates::today())?))
 }

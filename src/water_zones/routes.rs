@@ -7,18 +7,17 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{find, view, Zone, ZoneClass, ZoneRow};
-use crate::audit::{self, EntityType, Event};
-use crate::auth::Authorized;
-use crate::db::is_unique_violation;
+use super::{find, Zone, ZoneClass, ZoneRow};
 use crate::db::schema::water_zones as z;
 use crate::domain::text::Checks;
+use crate::domain::water::SourceType;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
-use crate::permits::SourceType;
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::Authorized;
+use crate::state::AppState;
+use crate::write::{self, Change, Record, Reply};
 
 policy!(
     /// Everyone reads zones.
@@ -60,14 +59,6 @@ pub struct ZoneFilter {
     pub source_type: Option<SourceType>,
 }
 
-fn unique_name(e: diesel::result::Error) -> ApiError {
-    if is_unique_violation(&e) {
-        ApiError::conflict("conflict", "a zone with this name exists")
-    } else {
-        e.into()
-    }
-}
-
 /// List zones with their approved totals and utilisation.
 #[utoipa::path(tag = "water-zones", params(PageQuery, ZoneFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
@@ -75,12 +66,13 @@ fn unique_name(e: diesel::result::Error) -> ApiError {
 #[get("/water-zones")]
 async fn list(
     state: web::Data<AppState>,
-    _caller: Authorized<ZonesRead>,
+    caller: Authorized<ZonesRead>,
     page: web::Query<PageQuery>,
     filter: web::Query<ZoneFilter>,
 ) -> ApiResult<HttpResponse> {
     let p: PageParams<String> = page.params()?;
     let f = filter.into_inner();
+    let today = caller.now.today;
     let result = state
         .db
         .run(move |conn| {
@@ -96,7 +88,7 @@ async fn list(
             }
             let page = p.page(q.load(conn)?, |r: &ZoneRow| r.id.clone());
             let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
-            let totals = super::approved_totals(conn, &ids, crate::domain::dates::today())?;
+            let totals = super::approved_totals(conn, &ids, today)?;
             let items =
                 page.items.iter().map(|r| Zone::new(r, totals.get(&r.id).copied().unwrap_or(0))).collect::<Vec<_>>();
             Ok(Page { items, next_cursor: page.next_cursor })
@@ -122,7 +114,7 @@ async fn create(
         c.fail("allowable_m3_per_year", "must not be negative");
     }
     c.finish()?;
-    let now = crate::db::now();
+    let now = caller.now.at;
     let row = ZoneRow {
         id: crate::domain::new_id(),
         name,
@@ -134,16 +126,12 @@ async fn create(
         version: 1,
     };
     let ctx = caller.ctx();
-    let zone = state
-        .db
+    state
         .write(move |conn| {
-            diesel::insert_into(z::table).values(&row).execute(conn).map_err(unique_name)?;
-            let zone = view(conn, &row)?;
-            audit::record(conn, &ctx, Event::new("zone_created").entity(EntityType::Zone, &row.id).after(&zone))?;
-            Ok(zone)
+            let zone = write::create(conn, &ctx, &row, "zone_created")?;
+            Ok(Reply::created(format!("/api/v1/water-zones/{}", zone.id), zone.version, &zone))
         })
-        .await?;
-    Ok(created(&format!("/api/v1/water-zones/{}", zone.id), zone.version, &zone))
+        .await
 }
 
 /// One zone.
@@ -153,15 +141,16 @@ async fn create(
 #[get("/water-zones/{id}")]
 async fn get_one(
     state: web::Data<AppState>,
-    _caller: Authorized<ZonesRead>,
+    caller: Authorized<ZonesRead>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let now = caller.now;
     let zone = state
         .db
         .run(move |conn| {
             let row = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            Ok(view(conn, &row)?)
+            Ok(row.view(conn, &now)?)
         })
         .await?;
     Ok(respond(StatusCode::OK, zone.version, &zone))
@@ -190,46 +179,25 @@ async fn update(
     c.finish()?;
     let ctx = caller.ctx();
     let id = id.into_inner();
-    let zone = state
-        .db
+    state
         .write(move |conn| {
-            let before = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if_match.check(before.version)?;
-            let before_view = view(conn, &before)?;
-            let mut after = before.clone();
-            if let Some(v) = name {
-                after.name = v;
-            }
-            if let Some(v) = b.source_type {
-                after.source_type = v.as_str().into();
-            }
-            if let Some(v) = b.zone_class {
-                after.zone_class = v.as_str().into();
-            }
-            if let Some(v) = b.allowable_m3_per_year {
-                after.allowable_m3_per_year = v;
-            }
-            after.version += 1;
-            after.updated_at = crate::db::now();
-            diesel::update(z::table.find(&id))
-                .set((
-                    z::name.eq(&after.name),
-                    z::source_type.eq(&after.source_type),
-                    z::zone_class.eq(&after.zone_class),
-                    z::allowable_m3_per_year.eq(after.allowable_m3_per_year),
-                    z::version.eq(after.version),
-                    z::updated_at.eq(after.updated_at),
-                ))
-                .execute(conn)
-                .map_err(unique_name)?;
-            let zone = view(conn, &after)?;
-            audit::record(
-                conn,
-                &ctx,
-                Event::new("zone_updated").entity(EntityType::Zone, &id).before(&before_view).after(&zone),
-            )?;
-            Ok(zone)
+            let (row, zone) = write::modify(conn, &ctx, &id, &if_match, "zone_updated", |_, before: &ZoneRow| {
+                let mut after = before.clone();
+                if let Some(v) = name {
+                    after.name = v;
+                }
+                if let Some(v) = b.source_type {
+                    after.source_type = v.as_str().into();
+                }
+                if let Some(v) = b.zone_class {
+                    after.zone_class = v.as_str().into();
+                }
+                if let Some(v) = b.allowable_m3_per_year {
+                    after.allowable_m3_per_year = v;
+                }
+                Ok(Change::new(after))
+            })?;
+            Ok(Reply::ok(row.version, &zone))
         })
-        .await?;
-    Ok(respond(StatusCode::OK, zone.version, &zone))
+        .await
 }

@@ -11,16 +11,16 @@ use utoipa::ToSchema;
 use crate::db::schema::withdrawals;
 use crate::db::DbConn;
 use crate::domain::dates::Month;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::permits::{PermitRow, PermitStatus};
 use crate::text_enum;
 
 text_enum! {
     /// How the volume was obtained; `max_capacity` when the meter is missing or faulty (daily maximum × days).
     pub enum Method {
-        OnlineMeter = "online_meter",
-        ManualReading = "manual_reading",
-        MaxCapacity = "max_capacity",
+        OnlineMeter = ("online_meter", "在线计量"),
+        ManualReading = ("manual_reading", "人工抄表"),
+        MaxCapacity = ("max_capacity", "按最大取水能力核定"),
     }
 }
 
@@ -115,7 +115,10 @@ pub fn volume_for(
     match method {
         Method::MaxCapacity => {
             let daily = permit.daily_max_volume_m3.ok_or_else(|| {
-                ApiError::conflict("no_daily_maximum", "the permit states no daily maximum to charge by (max_capacity)")
+                ApiError::conflict(
+                    ErrorCode::NoDailyMaximum,
+                    "the permit states no daily maximum to charge by (max_capacity)",
+                )
             })?;
             let computed = daily * ((days.1 - days.0).num_days() + 1);
             match reported {

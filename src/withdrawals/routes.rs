@@ -9,17 +9,18 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{active_days, permit_with_current, volume_for, Method, Withdrawal, WithdrawalRow};
 use crate::audit::{self, EntityType, Event};
-use crate::auth::Authorized;
 use crate::db::is_unique_violation;
 use crate::db::schema::withdrawals as wd;
-use crate::domain::dates::{today, Month};
+use crate::domain::dates::Month;
 use crate::domain::text::Checks;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{created, respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
 use crate::permits;
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::Authorized;
+use crate::state::AppState;
+use crate::write::Reply;
 
 policy!(
     /// Everyone reads withdrawals.
@@ -94,24 +95,23 @@ async fn record(
     let note = c.optional("note", b.note.as_deref(), 1000);
     c.finish()?;
     let month = month.expect("checked");
-    if month > Month::of(today()) {
+    if month > Month::of(caller.now.today) {
         return Err(ApiError::invalid("period", "must not lie in the future"));
     }
     let reported_by =
         reported_by.or_else(|| caller.principal.username.clone()).unwrap_or_else(|| caller.principal.sub.clone());
     let ctx = caller.ctx();
     let permit_id = id.into_inner();
-    let row = state
-        .db
+    state
         .write(move |conn| {
             let period = month.to_string();
             let (permit, previous) = permit_with_current(conn, &permit_id, &period)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(permit.version)?;
             let days = active_days(&permit, month).ok_or_else(|| {
-                ApiError::conflict("permit_not_active", format!("the permit was not in force in {month}"))
+                ApiError::conflict(ErrorCode::PermitNotActive, format!("the permit was not in force in {month}"))
             })?;
             let volume = volume_for(&permit, b.method, b.volume_m3, days)?;
-            let now = crate::db::now();
+            let now = ctx.now.at;
             if let Some(prev) = &previous {
                 diesel::update(wd::table.find(&prev.id))
                     .set((wd::superseded.eq(true), wd::updated_at.eq(now), wd::version.eq(prev.version + 1)))
@@ -133,7 +133,10 @@ async fn record(
             };
             diesel::insert_into(wd::table).values(&row).execute(conn).map_err(|e| {
                 if is_unique_violation(&e) {
-                    ApiError::conflict("conflict", "another report for this month was recorded at the same time; retry")
+                    ApiError::conflict(
+                        ErrorCode::Conflict,
+                        "another report for this month was recorded at the same time; retry",
+                    )
                 } else {
                     e.into()
                 }
@@ -167,10 +170,9 @@ async fn record(
                     )?;
                 }
             }
-            Ok(row)
+            Ok(Reply::created(format!("/api/v1/withdrawals/{}", row.id), row.version, &Withdrawal::from(&row)))
         })
-        .await?;
-    Ok(created(&format!("/api/v1/withdrawals/{}", row.id), row.version, &Withdrawal::from(&row)))
+        .await
 }
 
 /// A permit's withdrawals by month (current revisions unless `include_superseded`).
@@ -206,7 +208,7 @@ async fn list(
 
 async fn query(
     state: web::Data<AppState>,
-    _caller: &crate::auth::Caller,
+    _caller: &crate::security::Caller,
     page: PageQuery,
     f: WithdrawalFilter,
     permit_must_exist: bool,

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use shuiwu::auth::{Claims, Role};
+use shuiwu::security::{Claims, Role};
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -101,6 +101,7 @@ fn claims(app: &TestApp) -> Claims {
         department: "office".into(),
         roles: vec!["admin".into()],
         username: None,
+        sid: None,
     }
 }
 

@@ -32,10 +32,10 @@ fn token_subcommand_mints_a_valid_token() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap();
-    let keys = shuiwu::auth::TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
+    let keys = shuiwu::security::TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
     let p = keys.verify(token.trim()).expect("verifies");
     assert_eq!(p.sub, "operator");
-    assert_eq!(p.roles, vec![shuiwu::auth::Role::Auditor, shuiwu::auth::Role::Platform]);
+    assert_eq!(p.roles, vec![shuiwu::identity::Role::Auditor, shuiwu::identity::Role::Platform]);
     assert!(p.exp - p.iat == 300);
     let bad = shuiwu()
         .args(["token", "--sub", "x", "--department", "office", "--roles", "wizard"])

@@ -1,5 +1,5 @@
 use serde_json::json;
-use shuiwu::auth::Role;
+use shuiwu::identity::Role;
 
 use crate::helpers::*;
 use crate::on_both_databases;

@@ -8,9 +8,11 @@ use awc::http::Method;
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use serde_json::Value;
-use shuiwu::auth::{Role, TokenKeys};
+use shuiwu::clock::Clock;
 use shuiwu::config::{Secret, Settings};
 use shuiwu::db::{DatabaseUrl, DbConn};
+use shuiwu::identity::Role;
+use shuiwu::security::TokenKeys;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
 pub const ADMIN_PASSWORD: &str = "bootstrap-admin-password";
@@ -45,6 +47,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub data_dir: std::path::PathBuf,
     pub keys: TokenKeys,
+    /// The service's clock: tests move it (`clock.set`) instead of waiting.
+    pub clock: std::sync::Arc<Clock>,
     pg_database: Option<String>,
     client: awc::Client,
 }
@@ -102,11 +106,17 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     configure(&mut settings);
     let database_url = settings.database_url.expose().to_string();
     let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
-    let app = shuiwu::startup::Application::build(settings).expect("application builds");
+    let clock = std::sync::Arc::new(Clock::system());
+    let app = shuiwu::startup::Application::build_with_clock(settings, clock.clone()).expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_rt::spawn(app.run_until_stopped());
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
-    TestApp { address, database_url, backend, data_dir, keys, pg_database, client }
+    TestApp { address, database_url, backend, data_dir, keys, clock, pg_database, client }
+}
+
+/// Today at the bureau by the real clock (apps start on it).
+pub fn today() -> chrono::NaiveDate {
+    Clock::system().now().today
 }
 
 impl TestApp {
@@ -120,7 +130,8 @@ impl TestApp {
         let (mut settings, _, data_dir) = test_settings(Backend::Sqlite);
         settings.database_url = self.database_url.parse().unwrap();
         let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
-        let app = shuiwu::startup::Application::build(settings).expect("second instance builds");
+        let app = shuiwu::startup::Application::build_with_clock(settings, self.clock.clone())
+            .expect("second instance builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_rt::spawn(app.run_until_stopped());
         let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
@@ -130,6 +141,7 @@ impl TestApp {
             backend: self.backend,
             data_dir,
             keys,
+            clock: self.clock.clone(),
             pg_database: None,
             client,
         }

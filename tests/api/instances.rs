@@ -1,6 +1,6 @@
 //! Several stateless instances on one PostgreSQL: everything that must be shared lives in the database.
 
-use shuiwu::auth::Role;
+use shuiwu::identity::Role;
 
 use crate::helpers::*;
 

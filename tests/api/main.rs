@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod errors;
 mod instances;
+mod integrity;
 mod machinery;
 mod openapi;
 mod permits;

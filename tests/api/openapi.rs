@@ -8,7 +8,7 @@ fn committed() -> String {
 /// The committed spec is what the code generates; regenerate with `cargo run -- openapi > openapi/openapi.json`.
 #[test]
 fn committed_spec_matches_the_code() {
-    let generated = shuiwu::openapi::document_string();
+    let generated = shuiwu::startup::api_document_string();
     if generated != committed() {
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
             std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"), &generated)
@@ -20,7 +20,7 @@ fn committed_spec_matches_the_code() {
 
 #[test]
 fn every_operation_is_documented() {
-    let doc = shuiwu::openapi::document();
+    let doc = shuiwu::startup::api_document();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -56,4 +56,30 @@ async fn served_spec_and_swagger_ui() {
     let init = app.get("/swagger-ui/swagger-initializer.js").send().await;
     assert_eq!(init.status, 200);
     assert!(init.text.contains("/api-docs/openapi.json"));
+}
+
+/// Enumerations are documented with the values the API actually sends and accepts, each with its Chinese label;
+/// problem codes are one of them.
+#[test]
+fn enums_show_wire_values_with_chinese_labels() {
+    let doc = shuiwu::startup::api_document();
+    let mut enums = 0;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let Some(values) = schema.get("enum").and_then(|v| v.as_array()) else { continue };
+        enums += 1;
+        let labels = schema["x-enum-descriptions"].as_array().unwrap_or_else(|| panic!("{name} has labels"));
+        assert_eq!(labels.len(), values.len(), "{name}");
+        for (v, l) in values.iter().zip(labels) {
+            let v = v.as_str().unwrap();
+            assert!(v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{name}: {v}");
+            assert!(!l.as_str().unwrap().is_ascii(), "{name}: {v} has a Chinese label");
+        }
+    }
+    assert!(enums >= 8, "{enums}");
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].as_array().unwrap();
+    assert!(
+        codes.contains(&serde_json::json!("zone_cap_exceeded"))
+            && codes.contains(&serde_json::json!("precondition_failed"))
+    );
+    assert_eq!(doc["components"]["schemas"]["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
 }

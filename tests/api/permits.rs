@@ -1,6 +1,6 @@
 use chrono::{Datelike, Duration as Days, NaiveDate};
 use serde_json::{json, Value};
-use shuiwu::auth::Role;
+use shuiwu::identity::Role;
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -19,10 +19,6 @@ pub struct Staff {
     pub clerk: String,
     pub leader: String,
     pub holder: String,
-}
-
-fn today() -> NaiveDate {
-    shuiwu::domain::dates::today()
 }
 
 fn d(date: NaiveDate) -> String {

@@ -2,7 +2,7 @@
 //! operation's declared roles must get 403, roles inside must not; without a token, 401. This ties the
 //! documented roles to what the extractor enforces.
 
-use shuiwu::auth::Role;
+use shuiwu::identity::Role;
 
 use crate::helpers::*;
 use crate::on_both_databases;
@@ -10,7 +10,7 @@ use crate::on_both_databases;
 on_both_databases!(every_operation_refuses_every_other_role);
 
 async fn every_operation_refuses_every_other_role(app: TestApp) {
-    let doc = shuiwu::openapi::document();
+    let doc = shuiwu::startup::api_document();
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");

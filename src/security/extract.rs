@@ -6,29 +6,28 @@ use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 
-use super::{Policy, Principal};
+use super::{Authenticator, Policy, Principal};
 use crate::audit::{self, Actor, AuditCtx, Event};
+use crate::clock::Now;
+use crate::db::Db;
 use crate::error::ApiError;
-use crate::http::RequestId;
-use crate::startup::AppState;
+use crate::http::request_id::request_id;
 
-/// An authenticated caller and the request id, ready to audit what it does.
+/// An authenticated caller, the request id and the request's instant: ready to audit what it does.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub request_id: Option<String>,
+    /// The clock, read once for the whole request.
+    pub now: Now,
 }
 
 impl Caller {
     pub fn ctx(&self) -> AuditCtx {
-        AuditCtx { actor: Actor::from(&self.principal), request_id: self.request_id.clone() }
+        AuditCtx { actor: Actor::from(&self.principal), request_id: self.request_id.clone(), now: self.now }
     }
-}
-
-pub fn request_id(req: &HttpRequest) -> Option<String> {
-    req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
 /// The token of an `Authorization: Bearer …` header value (scheme case-insensitive).
@@ -42,13 +41,10 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("app state missing"))?;
-    let token = bearer(req).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-    let principal = state.keys.verify(token).ok_or(ApiError::Unauthorized("the token is invalid or expired"))?;
-    if state.revocations.is_revoked(&principal) {
-        return Err(ApiError::Unauthorized("the token has been revoked"));
-    }
-    Ok(Caller { principal, request_id: request_id(req) })
+    let authn =
+        req.app_data::<web::Data<Authenticator>>().ok_or_else(|| ApiError::internal("authenticator missing"))?;
+    let principal = authn.authenticate(bearer(req))?;
+    Ok(Caller { principal, request_id: request_id(req), now: authn.clock.now() })
 }
 
 /// Any caller with a valid token, whatever its roles.
@@ -94,12 +90,11 @@ impl<P: Policy + 'static> FromRequest for Authorized<P> {
         if caller.principal.has_any(P::ROLES) {
             return futures_util::future::ready(Ok(Authorized(caller, PhantomData)));
         }
-        if let Some(state) = req.app_data::<web::Data<AppState>>().cloned() {
+        if let Some(db) = req.app_data::<web::Data<Db>>().cloned() {
             let target = format!("{} {}", req.method(), req.path());
             let ctx = caller.ctx();
             actix_web::rt::spawn(async move {
-                let written = state
-                    .db
+                let written = db
                     .write(move |conn| {
                         let ev = Event::new("permission_denied").after(&serde_json::json!({ "request": target }));
                         audit::record(conn, &ctx, ev).map_err(ApiError::from)

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{verify, Actor, AuditRow, VerifyReport};
-use crate::auth::{Authorized, Role};
+use crate::audit::{verify, Actor, AuditRow, VerifyReport};
 use crate::db::schema::audit_events as a;
 use crate::error::ApiResult;
 use crate::http::pagination::PageParams;
 use crate::http::{Page, PageQuery};
 use crate::policy;
-use crate::startup::AppState;
+use crate::security::Authorized;
+use crate::state::AppState;
 
 policy!(
     /// The audit log is for auditors and administrators (API.md §4.10).
@@ -54,13 +54,8 @@ impl From<AuditRow> for AuditEvent {
     fn from(r: AuditRow) -> Self {
         Self {
             seq: r.seq.unwrap_or_default(),
-            at: super::format_instant(&r.at),
-            actor: Actor {
-                sub: r.actor_sub,
-                username: r.actor_username,
-                department: r.actor_department,
-                roles: Role::split(&r.actor_roles),
-            },
+            at: crate::audit::format_instant(&r.at),
+            actor: r.actor(),
             action: r.action,
             entity_type: r.entity_type,
             entity_id: r.entity_id,
@@ -100,16 +95,8 @@ async fn list(
     let result = state
         .db
         .run(move |conn| {
-            super::sequence_pending(conn)?;
-            let mut q = a::table
-                .filter(a::seq.is_not_null())
-                .order(a::seq.asc())
-                .limit(p.fetch())
-                .select(AuditRow::as_select())
-                .into_boxed();
-            if let Some(after) = p.after {
-                q = q.filter(a::seq.gt(after));
-            }
+            crate::audit::sequence_pending(conn)?;
+            let mut q = crate::audit::numbered_page(&p);
             if let Some(v) = f.entity_type {
                 q = q.filter(a::entity_type.eq(v));
             }
@@ -143,7 +130,7 @@ async fn verify_chain(
     let report = state
         .db
         .run(|conn| {
-            super::sequence_pending(conn)?;
+            crate::audit::sequence_pending(conn)?;
             Ok(verify(conn)?)
         })
         .await?;

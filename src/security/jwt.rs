@@ -23,6 +23,9 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The sign-in session (refresh-token family) of tokens from login and refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 struct Verifier {
@@ -143,6 +146,7 @@ impl TokenKeys {
             department: department.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
             username: username.map(str::to_string),
+            sid: None,
         };
         (self.sign(&claims), claims)
     }
@@ -170,6 +174,9 @@ impl TokenKeys {
         }
         Some(Principal {
             roles: c.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            local: c.iss == self.issuer,
+            issuer: c.iss,
+            session: c.sid,
             sub: c.sub,
             username: c.username,
             department: c.department,
@@ -177,5 +184,28 @@ impl TokenKeys {
             iat: c.iat,
             exp: c.exp,
         })
+    }
+}
+
+/// The HS256 key: from the setting, or from `<data dir>/jwt-secret`, generated there on first use.
+pub fn load_jwt_secret(settings: &Settings) -> Result<Secret, String> {
+    if let Some(s) = &settings.jwt_secret {
+        if s.expose().len() < 32 {
+            return Err("SHUIWU_JWT_SECRET must be at least 32 bytes".into());
+        }
+        return Ok(s.clone());
+    }
+    let path = settings.data_dir().join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => Ok(s.trim().parse::<Secret>().expect("infallible")),
+        Ok(_) => Err(format!("{} holds fewer than 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = super::random_token(48);
+            crate::config::write_private_file(&path, &secret)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a JWT signing key");
+            Ok(secret.parse::<Secret>().expect("infallible"))
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }

@@ -1,0 +1,199 @@
+//! The write path every area shares. A change to an existing record is always: lock the row, check `If-Match`
+//! against the locked version, change it, store it on the condition that the version is still the one checked,
+//! and audit it — all in one transaction, answered by a [`Reply`] made in that transaction (so that an
+//! `Idempotency-Key`'s outcome commits with the change; see [`idempotency`]).
+//!
+//! On PostgreSQL (READ COMMITTED) the row lock is `SELECT … FOR UPDATE`: a second writer waits for the first to
+//! commit, then reads the new version and gets 412, so two requests with one ETag never both win (no lost update,
+//! no double action). The `version = ?` predicate on the UPDATE is the same guarantee stated once more; a zero row
+//! count is 412. SQLite has one writer at a time (`BEGIN IMMEDIATE`), which gives the same order.
+
+pub mod idempotency;
+mod reply;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::QueryResult;
+use serde::Serialize;
+
+pub use reply::{transact, Reply};
+
+use crate::audit::{self, AuditCtx, EntityType, Event};
+use crate::clock::Now;
+use crate::db::{is_unique_violation, DbConn};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::IfMatch;
+
+/// How a table's row is stored: implemented for row structs by [`versioned_row!`].
+pub trait Versioned: Sized {
+    fn id(&self) -> &str;
+    fn version(&self) -> i64;
+    /// Next version, updated now.
+    fn touch(&mut self, at: NaiveDateTime);
+    /// Reads the row and locks it until the transaction ends (`FOR UPDATE` on PostgreSQL).
+    fn lock(conn: &mut DbConn, id: &str) -> QueryResult<Option<Self>>;
+    /// Writes every column if the stored version is still `expected`; returns the rows written (0 or 1).
+    fn store(&self, conn: &mut DbConn, expected: i64) -> QueryResult<usize>;
+    fn insert(&self, conn: &mut DbConn) -> QueryResult<usize>;
+    /// Deletes the row if the stored version is still `expected`.
+    fn delete(&self, conn: &mut DbConn, expected: i64) -> QueryResult<usize>;
+}
+
+/// Implements [`Versioned`] for a row struct with `id`, `version` and `updated_at` fields that derives
+/// `Queryable`, `Selectable`, `Insertable` and `AsChangeset` for `$table` (a `crate::db::schema` module in scope).
+#[macro_export]
+macro_rules! versioned_row {
+    ($row:ty, $table:ident) => {
+        impl $crate::write::Versioned for $row {
+            fn id(&self) -> &str {
+                &self.id
+            }
+
+            fn version(&self) -> i64 {
+                self.version
+            }
+
+            fn touch(&mut self, at: chrono::NaiveDateTime) {
+                self.version += 1;
+                self.updated_at = at;
+            }
+
+            fn lock(conn: &mut $crate::db::DbConn, id: &str) -> diesel::QueryResult<Option<Self>> {
+                use diesel::prelude::*;
+                match conn {
+                    $crate::db::DbConn::Postgres(c) => {
+                        $table::table.find(id).select(<$row>::as_select()).for_update().first(c).optional()
+                    }
+                    $crate::db::DbConn::Sqlite(c) => {
+                        $table::table.find(id).select(<$row>::as_select()).first(c).optional()
+                    }
+                }
+            }
+
+            fn store(&self, conn: &mut $crate::db::DbConn, expected: i64) -> diesel::QueryResult<usize> {
+                use diesel::prelude::*;
+                diesel::update($table::table.find(&self.id).filter($table::version.eq(expected)))
+                    .set(self)
+                    .execute(conn)
+            }
+
+            fn insert(&self, conn: &mut $crate::db::DbConn) -> diesel::QueryResult<usize> {
+                use diesel::prelude::*;
+                diesel::insert_into($table::table).values(self).execute(conn)
+            }
+
+            fn delete(&self, conn: &mut $crate::db::DbConn, expected: i64) -> diesel::QueryResult<usize> {
+                use diesel::prelude::*;
+                diesel::delete($table::table.find(&self.id).filter($table::version.eq(expected))).execute(conn)
+            }
+        }
+    };
+}
+
+/// A stored record as the API knows it: its entity type (audit, change feed) and its view (as `GET` shows it).
+pub trait Record: Versioned + Clone {
+    const ENTITY: EntityType;
+    /// The record as `GET` returns it: what the audit trail keeps before and after each change.
+    type View: Serialize;
+
+    fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Self::View>;
+
+    /// The refusal when a write breaks one of the table's unique constraints.
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, "a record with these values already exists")
+    }
+}
+
+/// A changed record, with what the audit trail keeps about the step.
+pub struct Change<R> {
+    pub row: R,
+    pub reason: Option<String>,
+    pub effective_date: Option<NaiveDate>,
+}
+
+impl<R> Change<R> {
+    pub fn new(row: R) -> Self {
+        Self { row, reason: None, effective_date: None }
+    }
+
+    pub fn reason(mut self, reason: Option<&str>) -> Self {
+        self.reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
+        self
+    }
+
+    pub fn effective_date(mut self, date: Option<NaiveDate>) -> Self {
+        self.effective_date = date;
+        self
+    }
+}
+
+fn map_unique<R: Record>(e: diesel::result::Error) -> ApiError {
+    if is_unique_violation(&e) {
+        R::duplicate()
+    } else {
+        e.into()
+    }
+}
+
+/// Inserts a new record and audits it (`action`, e.g. `water_user_created`). Returns its view.
+pub fn create<R: Record>(conn: &mut DbConn, ctx: &AuditCtx, row: &R, action: &str) -> Result<R::View, ApiError> {
+    row.insert(conn).map_err(map_unique::<R>)?;
+    let view = row.view(conn, &ctx.now)?;
+    audit::record(conn, ctx, Event::new(action).entity(R::ENTITY, row.id()).after(&view))?;
+    Ok(view)
+}
+
+/// Changes record `id` under `If-Match`: locks it, checks the version (428/412), lets `change` compute the new row
+/// from the locked one, stores it as the next version and audits `action` with the record before and after.
+/// Returns the new row and its view.
+pub fn modify<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    if_match: &IfMatch,
+    action: &str,
+    change: impl FnOnce(&mut DbConn, &R) -> Result<Change<R>, ApiError>,
+) -> Result<(R, R::View), ApiError> {
+    let before = R::lock(conn, id)?.ok_or(ApiError::NotFound)?;
+    if_match.check(before.version())?;
+    let before_view = before.view(conn, &ctx.now)?;
+    let Change { row: mut after, reason, effective_date } = change(conn, &before)?;
+    after.touch(ctx.now.at);
+    if after.store(conn, before.version()).map_err(map_unique::<R>)? != 1 {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let view = after.view(conn, &ctx.now)?;
+    let mut event =
+        Event::new(action).entity(R::ENTITY, id).before(&before_view).after(&view).reason(reason.as_deref());
+    if let Some(d) = effective_date {
+        event = event.effective_date(d);
+    }
+    audit::record(conn, ctx, event)?;
+    Ok((after, view))
+}
+
+/// Deletes record `id` (`If-Match` checked when sent) once `check` allows it, and audits `action`.
+pub fn remove<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    if_match: &IfMatch,
+    action: &str,
+    check: impl FnOnce(&mut DbConn, &R) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    let before = R::lock(conn, id)?.ok_or(ApiError::NotFound)?;
+    if_match.check_if_present(before.version())?;
+    check(conn, &before)?;
+    let view = before.view(conn, &ctx.now)?;
+    let deleted = before.delete(conn, before.version()).map_err(|e| {
+        if crate::db::is_foreign_key_violation(&e) {
+            ApiError::conflict(ErrorCode::Referenced, "the record is still referenced")
+        } else {
+            e.into()
+        }
+    })?;
+    if deleted != 1 {
+        return Err(ApiError::PreconditionFailed);
+    }
+    audit::record(conn, ctx, Event::new(action).entity(R::ENTITY, id).before(&view))?;
+    Ok(())
+}
