@@ -64,6 +64,7 @@ fn main() {
     let seconds = env_or("SHUIWU_BENCH_SECONDS", "20");
     let url = database("shuiwu_bench_permits");
     let port = 18_090;
+    migrate(&url);
     let mut conn = PgConnection::establish(&url).unwrap();
     seed(&mut conn);
     // Every run records the current month afresh (first reports, plus the corrections that random repeats give),

@@ -5,8 +5,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
-use crate::identity::Role;
-use crate::security::jwt::load_jwt_secret;
+use crate::identity::{check_roles, Holder, Role};
+use crate::security::jwt::{load_jwt_secret, Subject, MAX_TOKEN_LIFETIME_SECS};
+use crate::security::revocation::Standing;
 use crate::security::TokenKeys;
 
 #[derive(Parser)]
@@ -37,7 +38,7 @@ pub enum Command {
         /// Comma-separated roles, e.g. `admin` or `platform`.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
-        /// Lifetime, e.g. `15m`, `1h`.
+        /// Lifetime, e.g. `15m`, `1h` (at most 30 days).
         #[arg(long, default_value = "1h", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
         ttl: Duration,
         /// Username to put into the token.
@@ -58,12 +59,34 @@ pub fn run() -> Result<(), String> {
                 .iter()
                 .map(|r| Role::parse(r.trim()).ok_or_else(|| format!("unknown role {r:?}")))
                 .collect::<Result<_, _>>()?;
-            if parsed.is_empty() {
-                return Err("at least one role is required".into());
+            if ttl.is_zero() || ttl.as_secs() > MAX_TOKEN_LIFETIME_SECS as u64 {
+                return Err("--ttl must be between 1s and 30 days".into());
             }
+            // The subject is checked against the database: a deactivated account gets no token, and an account's
+            // token carries its current token epoch (so that it ends with the account's sessions).
+            let standing = subject_standing(&cli.settings, &sub)?;
+            let holder = match &standing {
+                Some((holder, _)) => *holder,
+                None if parsed.contains(&Role::Platform) => Holder::Service,
+                None => Holder::Staff,
+            };
+            check_roles(&parsed, holder)?;
+            let epoch = match standing {
+                Some((_, s)) if !s.active => return Err(format!("{sub} is a deactivated account")),
+                Some((_, s)) => s.epoch,
+                None => 0,
+            };
             let secret = load_jwt_secret(&cli.settings)?;
             let keys = TokenKeys::new(&secret, &cli.settings.jwt_issuer, &cli.settings.jwt_audience);
-            let (token, _) = keys.issue(&sub, username.as_deref(), &department, &parsed, ttl);
+            let subject = Subject {
+                sub: &sub,
+                username: username.as_deref(),
+                department: &department,
+                roles: &parsed,
+                epoch,
+                session: None,
+            };
+            let (token, _) = keys.issue(&subject, ttl);
             println!("{token}");
             Ok(())
         }
@@ -85,4 +108,21 @@ pub fn run() -> Result<(), String> {
             })
         }
     }
+}
+
+/// Whether `sub` is an account or a service account of the database, and its standing.
+fn subject_standing(settings: &Settings, sub: &str) -> Result<Option<(Holder, Standing)>, String> {
+    use crate::db::schema::{accounts as a, service_accounts as s};
+    use diesel::prelude::*;
+    let url = settings.database()?;
+    let mut conn = url.establish().map_err(|e| format!("cannot open the database to check the subject: {e}"))?;
+    let read = |e: diesel::result::Error| format!("cannot check the subject against the database (migrated?): {e}");
+    let staff: Option<(i64, bool)> =
+        a::table.find(sub).select((a::token_epoch, a::active)).first(&mut conn).optional().map_err(read)?;
+    if let Some((epoch, active)) = staff {
+        return Ok(Some((Holder::Staff, Standing { epoch, active })));
+    }
+    let service: Option<(i64, bool)> =
+        s::table.find(sub).select((s::token_epoch, s::active)).first(&mut conn).optional().map_err(read)?;
+    Ok(service.map(|(epoch, active)| (Holder::Service, Standing { epoch, active })))
 }

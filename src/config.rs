@@ -88,12 +88,31 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true, global = true)]
     pub bootstrap_admin_password: Option<Secret>,
 
-    /// Failed logins per username within the window before further attempts get 429.
+    /// Failed sign-ins (or `current_password` checks) for one account from one client address within the
+    /// window before further attempts get 429.
     #[arg(long, env = "SHUIWU_LOGIN_MAX_FAILURES", default_value_t = 5, global = true)]
     pub login_max_failures: u32,
 
+    /// Failed attempts for one account from all addresses together within the window (a higher ceiling, so that
+    /// guessing from elsewhere does not lock the owner out first).
+    #[arg(long, env = "SHUIWU_LOGIN_MAX_FAILURES_PER_ACCOUNT", default_value_t = 30, global = true)]
+    pub login_max_failures_per_account: u32,
+
+    /// Failed attempts from one client address for all accounts together within the window.
+    #[arg(long, env = "SHUIWU_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100, global = true)]
+    pub login_max_failures_per_address: u32,
+
     #[arg(long, env = "SHUIWU_LOGIN_WINDOW", default_value = "15m", value_parser = duration, global = true)]
     pub login_window: Duration,
+
+    /// Take the client address for throttling from `Forwarded` / `X-Forwarded-For` (only behind a reverse proxy
+    /// that sets them).
+    #[arg(long, env = "SHUIWU_TRUST_FORWARDED_FOR", default_value_t = false, global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Password hashes computed at once (default: one per core); more sign-ins wait, then get 503.
+    #[arg(long, env = "SHUIWU_PASSWORD_HASHING_CONCURRENCY", global = true)]
+    pub password_hashing_concurrency: Option<usize>,
 
     /// How often each instance reloads revoked tokens from the database.
     #[arg(long, env = "SHUIWU_REVOCATION_REFRESH", default_value = "1s", value_parser = duration, global = true)]
@@ -123,7 +142,28 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
+/// Longest access-token lifetime accepted in the configuration.
+pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Longest refresh-token lifetime accepted in the configuration.
+pub const MAX_REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
 impl Settings {
+    /// Refuses token lifetimes beyond their bounds (the bootstrap password is checked by `auth::bootstrap_admin`).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.access_token_ttl.is_zero() || self.access_token_ttl > MAX_ACCESS_TOKEN_TTL {
+            return Err("SHUIWU_ACCESS_TOKEN_TTL must be between 1s and 24h".into());
+        }
+        if self.refresh_token_ttl.is_zero() || self.refresh_token_ttl > MAX_REFRESH_TOKEN_TTL {
+            return Err("SHUIWU_REFRESH_TOKEN_TTL must be between 1s and 30 days".into());
+        }
+        Ok(())
+    }
+
+    /// The bootstrap admin password, if one is set: an empty value counts as unset (a generated one is used).
+    pub fn bootstrap_password(&self) -> Option<&Secret> {
+        self.bootstrap_admin_password.as_ref().filter(|p| !p.expose().is_empty())
+    }
+
     /// Settings from the environment only (for tests and embedding).
     pub fn from_env() -> Self {
         #[derive(clap::Parser)]

@@ -45,6 +45,8 @@ pub struct Principal {
     pub exp: i64,
     /// The sign-in session (refresh-token family) the token belongs to, for tokens from login or refresh.
     pub session: Option<String>,
+    /// The account's token epoch the token was issued in.
+    pub epoch: i64,
 }
 
 impl Principal {
@@ -61,5 +63,55 @@ impl Principal {
         } else {
             format!("{}#{}", self.issuer, self.sub)
         }
+    }
+}
+
+/// Who holds a set of roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A member of staff (an account that signs in with a password).
+    Staff,
+    /// A service account (client credentials: provincial platforms).
+    Service,
+}
+
+/// The role combinations API.md §3 allows: at least one role; `admin` with no business role beside it (only
+/// `auditor` may join it: separation of duties); `platform` on service accounts only; a service account never
+/// `admin` or `leader`. Returns what is wrong otherwise.
+pub fn check_roles(roles: &[Role], holder: Holder) -> Result<(), String> {
+    if roles.is_empty() {
+        return Err("at least one role is required".into());
+    }
+    if roles.contains(&Role::Admin) {
+        if let Some(r) = roles.iter().find(|r| !matches!(r, Role::Admin | Role::Auditor)) {
+            return Err(format!("admin holds no business role: {} cannot be given beside it", r.as_str()));
+        }
+    }
+    match holder {
+        Holder::Staff if roles.contains(&Role::Platform) => Err("platform is for service accounts only".into()),
+        Holder::Service if roles.iter().any(|r| matches!(r, Role::Admin | Role::Leader)) => {
+            Err("a service account can be neither admin nor leader".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+
+    #[test]
+    fn role_combinations() {
+        assert!(check_roles(&[Admin], Holder::Staff).is_ok());
+        assert!(check_roles(&[Admin, Auditor], Holder::Staff).is_ok());
+        assert!(check_roles(&[Admin, WaterResources], Holder::Staff).is_err());
+        assert!(check_roles(&[Admin, Leader], Holder::Staff).is_err());
+        assert!(check_roles(&[WaterResources, Inspector], Holder::Staff).is_ok());
+        assert!(check_roles(&[Platform], Holder::Staff).is_err());
+        assert!(check_roles(&[Platform], Holder::Service).is_ok());
+        assert!(check_roles(&[Leader], Holder::Service).is_err());
+        assert!(check_roles(&[Admin], Holder::Service).is_err());
+        assert!(check_roles(&[], Holder::Service).is_err());
     }
 }

@@ -4,9 +4,12 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_http::{HttpService, Protocol};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::rt::net::TcpStream;
+use actix_web::{web, App, HttpResponse};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::{scope, AppExt};
@@ -15,9 +18,11 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{Backend, Db};
+use crate::http::connection::ProblemStream;
 use crate::http::fallback::RouteTable;
 use crate::http::{json, request_id};
 use crate::security::jwt::load_jwt_secret;
+use crate::security::password::Hashing;
 use crate::security::revocation::Revocations;
 use crate::security::{Authenticator, TokenKeys};
 use crate::state::AppState;
@@ -57,6 +62,7 @@ pub struct Application {
 /// Opens the database, applies migrations and bootstraps the first admin (under a lock on PostgreSQL, so
 /// several instances starting together do this once).
 pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
+    settings.validate()?;
     let url = settings.database()?;
     if let Some(path) = url.sqlite_path() {
         if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -83,7 +89,7 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
                 password_file = %path.display(),
                 "created the first account: sign in as `admin` with the password in this file, then change it"
             ),
-            None if settings.bootstrap_admin_password.is_some() => {
+            None if settings.bootstrap_password().is_some() => {
                 tracing::info!("bootstrap admin: sign in as `admin` with SHUIWU_BOOTSTRAP_ADMIN_PASSWORD (if this database is new)")
             }
             None => {}
@@ -120,14 +126,20 @@ impl Application {
             chrono::TimeDelta::from_std(settings.idempotency_ttl).unwrap_or(chrono::TimeDelta::hours(24)),
         ));
         let authn = Arc::new(Authenticator { keys, revocations, clock });
-        let state = web::Data::new(AppState { db: db.clone(), authn: authn.clone(), settings: Arc::new(settings) });
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let hashing = Arc::new(Hashing::new(
+            settings.password_hashing_concurrency.unwrap_or(cores),
+            std::time::Duration::from_secs(10),
+        ));
+        let state =
+            web::Data::new(AppState { db: db.clone(), authn: authn.clone(), settings: Arc::new(settings), hashing });
         let db = web::Data::new(db);
         let authn = web::Data::from(authn);
         let document = api_document();
         let spec = web::Data::new(crate::openapi::to_string(&document));
         let table = web::Data::new(RouteTable::from_document(&document));
         let app_state = state.clone();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .into_utoipa_app()
                 .configure(routes)
@@ -138,24 +150,36 @@ impl Application {
                 .app_data(key_ttl.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
-                .app_data(web::QueryConfig::default().error_handler(json::query_error))
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 .route("/api-docs/openapi.json", web::get().to(serve_spec))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json").persist_authorization(true)),
+                        .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json").persist_authorization(false)),
                 )
                 .default_service(web::to(crate::http::fallback::handler))
                 .wrap(from_fn(idempotency::middleware))
                 .wrap(TracingLogger::<request_id::RootSpan>::new())
                 .wrap(from_fn(request_id::middleware))
-        })
-        .listen(listener)
-        .map_err(|e| e.to_string())?;
+        };
+        // What `HttpServer` does, with each connection wrapped in a `ProblemStream` so that the HTTP parser's own
+        // bodiless error answers become problems too.
+        let mut builder = actix_server::Server::build();
         if let Some(n) = workers {
-            server = server.workers(n);
+            builder = builder.workers(n);
         }
-        let server = server.run();
+        let server = builder
+            .listen("shuiwu", listener, move || {
+                let http = HttpService::build()
+                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                    .finish(map_config(app().into_factory().map_err(|e| e.error_response()), |_| AppConfig::default()));
+                fn_service(|io: TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, actix_http::error::DispatchError>((ProblemStream::new(io), Protocol::Http1, peer))
+                })
+                .and_then(http)
+            })
+            .map_err(|e| e.to_string())?
+            .run();
         Ok(Self { port, server, state })
     }
 

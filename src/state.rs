@@ -8,6 +8,7 @@ use crate::clock::Now;
 use crate::config::Settings;
 use crate::db::{Db, DbConn};
 use crate::error::ApiResult;
+use crate::security::password::Hashing;
 use crate::security::Authenticator;
 use crate::write::Reply;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub db: Db,
     pub authn: Arc<Authenticator>,
     pub settings: Arc<Settings>,
+    /// Argon2, bounded (see `Hashing`).
+    pub hashing: Arc<Hashing>,
 }
 
 impl AppState {
@@ -29,5 +32,14 @@ impl AppState {
         F: FnOnce(&mut DbConn) -> ApiResult<Reply> + Send + 'static,
     {
         crate::write::transact(&self.db, f).await
+    }
+
+    /// Like [`AppState::write`], also handing back what the write returns beside its reply.
+    pub async fn write_then<T, F>(&self, f: F) -> ApiResult<(HttpResponse, T)>
+    where
+        F: FnOnce(&mut DbConn) -> ApiResult<(Reply, T)> + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::write::transact_then(&self.db, f).await
     }
 }

@@ -62,6 +62,19 @@ fn ready(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if n >= 12 && &buf[9..12] == b"200")
 }
 
+/// Applies the service's migrations to `url` (`shuiwu migrate`), so that seeding finds the tables on a new server.
+pub fn migrate(url: &str) {
+    let status = Command::new(env!("CARGO_BIN_EXE_shuiwu"))
+        .arg("migrate")
+        .env("SHUIWU_DATABASE_URL", url)
+        .env("SHUIWU_JWT_SECRET", SECRET)
+        .env("SHUIWU_BOOTSTRAP_ADMIN_PASSWORD", "bench-admin-password")
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("run shuiwu migrate");
+    assert!(status.success(), "shuiwu migrate failed");
+}
+
 /// Starts the release binary on `url` and waits until `/health/ready` answers 200; returns how long that took.
 pub fn start(url: &str, port: u16) -> (Child, Duration) {
     let started = Instant::now();
@@ -99,7 +112,15 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 pub fn token(roles: &[shuiwu::identity::Role]) -> String {
     let keys = shuiwu::security::TokenKeys::new(&SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
-    keys.issue("bench", Some("bench"), "office", roles, Duration::from_secs(3600)).0
+    let subject = shuiwu::security::jwt::Subject {
+        sub: "bench",
+        username: Some("bench"),
+        department: "office",
+        roles,
+        epoch: 0,
+        session: None,
+    };
+    keys.issue(&subject, Duration::from_secs(3600)).0
 }
 
 /// Runs wrk with a Lua script against the port; returns its report.

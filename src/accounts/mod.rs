@@ -44,6 +44,8 @@ pub struct AccountRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// Bumped when the account's sessions must end (see `security::revocation`).
+    pub token_epoch: i64,
 }
 
 /// A staff account as the API shows it (never the password hash).
@@ -94,6 +96,8 @@ pub struct ServiceAccountRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// Bumped when the secret is rotated: tokens granted before stop working.
+    pub token_epoch: i64,
 }
 
 /// A service account as listed (without its secret).
@@ -160,6 +164,14 @@ pub fn require_department(conn: &mut DbConn, code: &str) -> ApiResult<()> {
         Some(_) => Ok(()),
         None => Err(ApiError::invalid("department", format!("no department with code {code:?}"))),
     }
+}
+
+/// The first account of a new database.
+pub const BOOTSTRAP_USERNAME: &str = "admin";
+
+/// Where a generated first password is written (mode 0600); removed once that password is changed.
+pub fn initial_password_file(settings: &crate::config::Settings) -> std::path::PathBuf {
+    settings.data_dir().join("initial-admin-password")
 }
 
 crate::versioned_row!(Department, departments);
@@ -233,6 +245,7 @@ pub fn insert_account(
         created_at: ctx.now.at,
         updated_at: ctx.now.at,
         version: 1,
+        token_epoch: 0,
     };
     write::create(conn, ctx, &row, "account_created")?;
     Ok(row)

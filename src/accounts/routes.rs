@@ -1,21 +1,26 @@
 //! `/api/v1/departments`, `/api/v1/accounts`, `/api/v1/service-accounts`.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::*;
+use crate::audit::{self, EntityType, Event};
 use crate::db::schema::{accounts as a, departments as d, service_accounts as s};
+use crate::db::DbConn;
 use crate::domain::text::Checks;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
-use crate::identity::Role;
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, Page, PageQuery, PathId};
+use crate::identity::{Holder, Role};
 use crate::policy;
-use crate::security::{password, random_token, revocation, token_digest, Authenticated, Authorized};
+use crate::security::password;
+use crate::security::revocation::Standing;
+use crate::security::throttle::{self, Keys};
+use crate::security::{audit_denial, client_address, random_token, sessions, token_digest, Authenticated, Authorized};
 use crate::state::AppState;
 use crate::write::{self, Change, Reply};
 
@@ -64,9 +69,9 @@ fn check_code(c: &mut Checks, field: &str, code: &str) -> String {
 async fn list_departments(
     state: web::Data<AppState>,
     _caller: Authenticated,
-    page: web::Query<PageQuery>,
+    query: ListQuery<NoFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<String> = page.params()?;
+    let p: PageParams<String> = query.page.params()?;
     let result = state
         .db
         .run(move |conn| {
@@ -146,12 +151,9 @@ pub struct AccountFilter {
     pub q: Option<String>,
 }
 
-fn check_account_roles(c: &mut Checks, roles: &[Role]) {
-    if roles.is_empty() {
-        c.fail("roles", "at least one role is required");
-    }
-    if roles.contains(&Role::Platform) {
-        c.fail("roles", "platform is for service accounts only");
+fn check_roles(c: &mut Checks, roles: &[Role], holder: Holder) {
+    if let Err(m) = crate::identity::check_roles(roles, holder) {
+        c.fail("roles", m);
     }
 }
 
@@ -170,11 +172,10 @@ fn check_username(c: &mut Checks, username: &str) -> String {
 async fn list_accounts(
     state: web::Data<AppState>,
     _caller: Authorized<AccountsRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<AccountFilter>,
+    query: ListQuery<AccountFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<String> = page.params()?;
-    let f = filter.into_inner();
+    let p: PageParams<String> = query.page.params()?;
+    let f = query.filter;
     let result = state
         .db
         .run(move |conn| {
@@ -217,13 +218,12 @@ async fn create_account(
     let username = check_username(&mut c, &b.username);
     let display_name = c.required("display_name", &b.display_name, 100);
     let department = c.required("department", &b.department, 64);
-    check_account_roles(&mut c, &b.roles);
+    check_roles(&mut c, &b.roles, Holder::Staff);
     if let Err(m) = password::check_policy(&b.password) {
         c.fail("password", m);
     }
     c.finish()?;
-    let hash =
-        web::block(move || password::hash(&b.password)).await.map_err(|_| ApiError::internal("hashing cancelled"))?;
+    let hash = state.hashing.hash(b.password).await?;
     let ctx = caller.ctx();
     let roles = b.roles;
     state
@@ -242,7 +242,7 @@ async fn create_account(
 async fn get_account(
     state: web::Data<AppState>,
     _caller: Authorized<AccountsRead>,
-    id: web::Path<String>,
+    id: PathId,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = state.db.run(move |conn| find_account(conn, &id)?.ok_or(ApiError::NotFound)).await?;
@@ -258,7 +258,7 @@ async fn get_account(
 async fn update_account(
     state: web::Data<AppState>,
     caller: Authorized<AdminOnly>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<AccountPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -268,16 +268,13 @@ async fn update_account(
     let display_name = patch.display_name.as_deref().map(|v| c.required("display_name", v, 100));
     let department = patch.department.as_deref().map(|v| c.required("department", v, 64));
     if let Some(roles) = &patch.roles {
-        check_account_roles(&mut c, roles);
+        check_roles(&mut c, roles, Holder::Staff);
     }
     c.finish()?;
     let ctx = caller.ctx();
     let id = id.into_inner();
-    let ttl = state.settings.access_token_ttl;
-    let revocations = state.authn.revocations.clone();
-    state
-        .write(move |conn| {
-            let mut void_tokens = false;
+    let (res, row) = state
+        .write_then(move |conn| {
             let (row, view) =
                 write::modify(conn, &ctx, &id, &if_match, "account_updated", |conn, before: &AccountRow| {
                     if let Some(dep) = &department {
@@ -296,79 +293,127 @@ async fn update_account(
                     if let Some(v) = patch.active {
                         after.active = v;
                     }
-                    void_tokens = after.roles != before.roles
+                    if is_active_admin(before) && !is_active_admin(&after) {
+                        keep_an_admin(conn, &before.id)?;
+                    }
+                    // A role or department change and deactivation end the account's sessions.
+                    if after.roles != before.roles
+                        || after.department != before.department
                         || (before.active && !after.active)
-                        || after.department != before.department;
+                    {
+                        after.token_epoch += 1;
+                        sessions::end_all(conn, &before.id)?;
+                    }
                     Ok(Change::new(after))
                 })?;
-            if void_tokens {
-                let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
-                revocations.note_subject(&id, nbf, exp);
-            }
-            Ok(Reply::ok(row.version, &view))
+            Ok((Reply::ok(row.version, &view), row))
         })
-        .await
+        .await?;
+    state.authn.revocations.note_standing(&row.id, Standing { epoch: row.token_epoch, active: row.active });
+    Ok(res)
 }
 
-/// Set a password: an admin for any account, or an account for itself with `current_password`.
-/// Voids the account's current tokens.
+fn is_active_admin(a: &AccountRow) -> bool {
+    a.active && Role::split(&a.roles).contains(&Role::Admin)
+}
+
+/// Refuses (409 `last_admin`) to take the admin role or the account away from the last active admin. The other
+/// admins' rows are locked first (PostgreSQL), so two admins demoting each other at once cannot both succeed.
+fn keep_an_admin(conn: &mut DbConn, leaving: &str) -> ApiResult<()> {
+    let candidates = a::table.filter(a::active.eq(true)).filter(a::id.ne(leaving)).filter(a::roles.like("%admin%"));
+    let others: Vec<(String, String)> = match conn {
+        DbConn::Postgres(c) => candidates.select((a::id, a::roles)).for_update().load(c)?,
+        DbConn::Sqlite(c) => candidates.select((a::id, a::roles)).load(c)?,
+    };
+    if others.iter().any(|(_, roles)| Role::split(roles).contains(&Role::Admin)) {
+        return Ok(());
+    }
+    Err(ApiError::conflict(ErrorCode::LastAdmin, "this is the last active admin: make another account admin first"))
+}
+
+/// Set a password: one's own with `current_password` (checked like a sign-in: throttled and audited), or, as
+/// `admin`, another account's (a reset). Ends every session of the account, refresh tokens included.
 #[utoipa::path(tag = "accounts", params(("id" = String, Path), ("If-Match" = String, Header, description = "The account's ETag")),
     request_body = PasswordChange, security(("bearer" = [])),
-    description = "Any authenticated account may change its own password (with `current_password`); only `admin` may set another account's.",
-    responses((status = 200, description = "Password changed", body = Account, headers(("ETag" = String)))))]
+    description = "Any account may change its own password, giving `current_password` (admins too); only `admin` may reset another account's.",
+    responses((status = 200, description = "Password changed; the account's sessions have ended", body = Account, headers(("ETag" = String))),
+        (status = 429, description = "Too many wrong `current_password`s", body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/accounts/{id}/password")]
 async fn set_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Authenticated,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<PasswordChange>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let is_admin = caller.principal.roles.contains(&Role::Admin);
-    let is_self = caller.principal.sub == id;
-    if !is_admin && !is_self {
+    let is_self = caller.principal.local && caller.principal.sub == id;
+    if !is_self && !caller.principal.roles.contains(&Role::Admin) {
+        audit_denial(&req, &caller);
         return Err(ApiError::Forbidden);
     }
     if_match.require()?;
     let b = body.0;
+    let mut c = Checks::new();
     if let Err(m) = password::check_policy(&b.password) {
-        return Err(ApiError::invalid("password", m));
+        c.fail("password", m);
     }
-    if !is_admin && b.current_password.is_none() {
-        return Err(ApiError::invalid("current_password", "required to change your own password"));
+    match &b.current_password {
+        Some(cur) if cur.len() > 1024 => c.fail("current_password", "must be at most 1024 bytes"),
+        None if is_self => c.fail("current_password", "is required to change your own password"),
+        _ => {}
     }
-    let ctx = caller.ctx();
-    let ttl = state.settings.access_token_ttl;
+    c.finish()?;
     let lookup = id.clone();
     let current = state.db.run(move |conn| find_account(conn, &lookup)?.ok_or(ApiError::NotFound)).await?;
     if_match.check(current.version)?;
-    // Argon2 (check and new hash) runs on a blocking thread without holding a database connection.
-    let expected = current.password_hash.clone();
-    let hash = web::block(move || {
-        if let Some(cur) = &b.current_password {
-            if !is_admin && !password::verify(cur, &expected) {
+    let ctx = caller.ctx();
+    let attempt = match (is_self, b.current_password) {
+        (true, Some(cur)) => {
+            let keys = Keys::new("user", &current.username, &client_address(&req, state.settings.trust_forwarded_for));
+            let (settings, claimed, rid, now) =
+                (state.settings.clone(), current.username.clone(), ctx.request_id.clone(), ctx.now);
+            let attempt =
+                state.db.write(move |conn| throttle::guard(conn, &keys, &settings, &claimed, rid, now)).await??;
+            if !state.hashing.verify(cur, current.password_hash.clone()).await? {
+                let (ctx, id) = (ctx.clone(), id.clone());
+                state
+                    .db
+                    .write(move |conn| {
+                        let ev = Event::new("password_check_failed").entity(EntityType::Account, &id);
+                        Ok(audit::record(conn, &ctx, ev)?)
+                    })
+                    .await?;
                 return Err(ApiError::invalid("current_password", "is wrong"));
             }
+            Some(attempt)
         }
-        Ok(password::hash(&b.password))
-    })
-    .await
-    .map_err(|_| ApiError::internal("password hashing cancelled"))??;
-    let revocations = state.authn.revocations.clone();
-    state
-        .write(move |conn| {
+        _ => None,
+    };
+    let hash = state.hashing.hash(b.password).await?;
+    let (res, row) = state
+        .write_then(move |conn| {
+            if let Some(attempt) = &attempt {
+                throttle::succeeded(conn, attempt)?;
+            }
             let (row, view) =
-                write::modify(conn, &ctx, &id, &if_match, "password_changed", |_, before: &AccountRow| {
+                write::modify(conn, &ctx, &id, &if_match, "password_changed", |conn, before: &AccountRow| {
                     let mut after = before.clone();
                     after.password_hash = hash;
+                    after.token_epoch += 1;
+                    sessions::end_all(conn, &before.id)?;
                     Ok(Change::new(after))
                 })?;
-            let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
-            revocations.note_subject(&id, nbf, exp);
-            Ok(Reply::ok(row.version, &view))
+            Ok((Reply::ok(row.version, &view), row))
         })
-        .await
+        .await?;
+    state.authn.revocations.note_standing(&row.id, Standing { epoch: row.token_epoch, active: row.active });
+    if row.username == BOOTSTRAP_USERNAME {
+        // The generated first password is no longer the password: do not leave it lying around.
+        let _ = std::fs::remove_file(initial_password_file(&state.settings));
+    }
+    Ok(res)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -396,9 +441,9 @@ pub struct ServiceAccountWithSecret {
 async fn list_service_accounts(
     state: web::Data<AppState>,
     _caller: Authorized<AccountsRead>,
-    page: web::Query<PageQuery>,
+    query: ListQuery<NoFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<String> = page.params()?;
+    let p: PageParams<String> = query.page.params()?;
     let result = state
         .db
         .run(move |conn| {
@@ -430,12 +475,7 @@ async fn create_service_account(
     let mut c = Checks::new();
     let name = c.required("name", &b.name, 100);
     let department = c.required("department", &b.department, 64);
-    if b.roles.is_empty() {
-        c.fail("roles", "at least one role is required");
-    }
-    if b.roles.contains(&Role::Admin) {
-        c.fail("roles", "a service account cannot be admin");
-    }
+    check_roles(&mut c, &b.roles, Holder::Service);
     c.finish()?;
     let secret = random_token(32);
     let now = caller.now.at;
@@ -450,6 +490,7 @@ async fn create_service_account(
         created_at: now,
         updated_at: now,
         version: 1,
+        token_epoch: 0,
     };
     let ctx = caller.ctx();
     let res = state
@@ -471,7 +512,7 @@ async fn create_service_account(
 async fn rotate_secret(
     state: web::Data<AppState>,
     caller: Authorized<AdminOnly>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     if_match.require()?;
@@ -479,10 +520,8 @@ async fn rotate_secret(
     let secret = random_token(32);
     let digest = token_digest(&secret);
     let ctx = caller.ctx();
-    let ttl = state.settings.access_token_ttl;
-    let revocations = state.authn.revocations.clone();
-    let res = state
-        .write(move |conn| {
+    let (res, row) = state
+        .write_then(move |conn| {
             let (row, account) = write::modify(
                 conn,
                 &ctx,
@@ -492,14 +531,14 @@ async fn rotate_secret(
                 |_, before: &ServiceAccountRow| {
                     let mut after = before.clone();
                     after.secret_hash = digest;
+                    after.token_epoch += 1;
                     Ok(Change::new(after))
                 },
             )?;
-            let (nbf, exp) = revocation::revoke_subject(conn, &id, ttl)?;
-            revocations.note_subject(&id, nbf, exp);
-            Ok(Reply::ok(row.version, &ServiceAccountWithSecret { account, client_secret: secret }))
+            Ok((Reply::ok(row.version, &ServiceAccountWithSecret { account, client_secret: secret }), row))
         })
         .await?;
+    state.authn.revocations.note_standing(&row.id, Standing { epoch: row.token_epoch, active: row.active });
     Ok(res.customize_no_store())
 }
 

@@ -25,7 +25,10 @@ pub struct HistoryEntry {
     /// When it was entered (RFC 3339).
     #[schema(value_type = String, format = DateTime)]
     pub at: String,
-    pub actor: Actor,
+    /// Who did it: given to those who may read the audit trail (admin, auditor), null for others.
+    pub actor: Option<Actor>,
+    /// The department that did it.
+    pub department: Option<String>,
     /// e.g. `created`, `updated`, `submit`, `approve`.
     pub action: String,
     /// The step's business date.
@@ -58,6 +61,7 @@ pub fn history(
     id: &str,
     prefix: &str,
     p: &PageParams<i64>,
+    with_actors: bool,
 ) -> QueryResult<Page<HistoryEntry>> {
     super::sequence_pending(conn)?;
     let q = super::numbered_page(p).filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)));
@@ -71,7 +75,8 @@ pub fn history(
             HistoryEntry {
                 seq: r.seq.unwrap_or_default(),
                 at: crate::domain::instant::format(&r.at),
-                actor: r.actor(),
+                actor: with_actors.then(|| r.actor()),
+                department: r.actor_department.clone(),
                 action: r.action.strip_prefix(prefix).unwrap_or(&r.action).to_string(),
                 effective_date: r.effective_date,
                 reason: r.reason.clone(),

@@ -67,11 +67,11 @@ impl Actor {
         Self { sub: "system".into(), username: Some("system".into()), department: None, roles: vec![] }
     }
 
-    /// An unauthenticated caller (failed login), named by what they claimed to be.
+    /// An unauthenticated caller (failed login), named by what they claimed to be (bounded and escaped).
     pub fn anonymous(claimed_username: Option<&str>) -> Self {
         Self {
             sub: "anonymous".into(),
-            username: claimed_username.map(str::to_string),
+            username: claimed_username.map(|c| untrusted(c, 64)),
             department: None,
             roles: vec![],
         }
@@ -89,6 +89,8 @@ impl From<&Principal> for Actor {
         }
     }
 }
+
+pub use crate::domain::text::untrusted;
 
 /// What a write needs to know to audit itself: the actor, the request it came with and the request's instant.
 #[derive(Debug, Clone)]

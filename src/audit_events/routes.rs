@@ -8,9 +8,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::{verify, Actor, AuditRow, VerifyReport};
 use crate::db::schema::audit_events as a;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{Page, PageQuery};
+use crate::http::{ListQuery, Page, PageQuery};
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -75,9 +75,22 @@ impl From<AuditRow> for AuditEvent {
 pub struct AuditFilter {
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
-    /// Actor's subject (account id).
+    /// Actor's subject (account id; `issuer#subject` for external issuers).
     pub actor: Option<String>,
     pub action: Option<String>,
+    /// Events entered at or after this instant (RFC 3339, e.g. `2026-03-01T00:00:00+08:00`).
+    pub from: Option<String>,
+    /// Events entered at or before this instant (RFC 3339).
+    pub to: Option<String>,
+}
+
+fn instant(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::NaiveDateTime>> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.naive_utc())
+            .map_err(|_| ApiError::invalid(field, "must be an instant, RFC 3339 (e.g. 2026-03-31T08:00:00Z)"))
+    })
+    .transpose()
 }
 
 /// Audit events in sequence order.
@@ -87,11 +100,11 @@ pub struct AuditFilter {
 async fn list(
     state: web::Data<AppState>,
     _caller: Authorized<AuditRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<AuditFilter>,
+    query: ListQuery<AuditFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<i64> = page.params()?;
-    let f = filter.into_inner();
+    let p: PageParams<i64> = query.page.params()?;
+    let f = query.filter;
+    let (from, to) = (instant("from", f.from.as_deref())?, instant("to", f.to.as_deref())?);
     let result = state
         .db
         .run(move |conn| {
@@ -108,6 +121,12 @@ async fn list(
             }
             if let Some(v) = f.action {
                 q = q.filter(a::action.eq(v));
+            }
+            if let Some(v) = from {
+                q = q.filter(a::at.ge(v));
+            }
+            if let Some(v) = to {
+                q = q.filter(a::at.le(v));
             }
             let page = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
             Ok(Page {

@@ -5,13 +5,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::service::{self, Verified};
+use super::service::{self, canonical_username, Verified};
 use crate::accounts;
+use crate::audit::{self, Event};
+use crate::domain::text::{is_forbidden_in_line, Checks};
 use crate::error::{ApiError, ApiResult};
 use crate::http::request_id::request_id;
 use crate::http::ApiJson;
 use crate::identity::Role;
-use crate::security::{revocation, Authenticated, Claims};
+use crate::security::revocation::{self, cover_until, jti_key};
+use crate::security::sessions::{self, Refresh};
+use crate::security::throttle::{self, Keys};
+use crate::security::{client_address, Authenticated, Claims};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -22,13 +27,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"username": "admin", "password": "correct horse battery staple"}))]
 pub struct LoginRequest {
+    /// At most 64 characters; compared in lower case without surrounding spaces.
     pub username: String,
+    /// At most 1024 bytes.
     pub password: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// At most 128 characters.
     pub refresh_token: String,
 }
 
@@ -37,7 +45,9 @@ pub struct RefreshRequest {
 pub struct ClientCredentialsRequest {
     /// Must be `client_credentials`.
     pub grant_type: String,
+    /// At most 64 characters.
     pub client_id: String,
+    /// At most 128 characters.
     pub client_secret: String,
 }
 
@@ -62,27 +72,6 @@ pub struct Me {
     pub roles: Vec<Role>,
 }
 
-fn issue_pair(
-    state: &AppState,
-    verified: &Verified,
-    family: Option<String>,
-) -> (String, Claims, Option<(String, String)>) {
-    let ttl = state.settings.access_token_ttl;
-    match verified {
-        Verified::Account(a) => {
-            let (token, claims) =
-                state.authn.keys.issue(&a.id, Some(&a.username), &a.department, &Role::split(&a.roles), ttl);
-            let family = family.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            (token, claims, Some((a.id.clone(), family)))
-        }
-        Verified::Service(s) => {
-            let (token, claims) =
-                state.authn.keys.issue(&s.id, Some(&s.name), &s.department, &Role::split(&s.roles), ttl);
-            (token, claims, None)
-        }
-    }
-}
-
 fn token_response(access: String, claims: &Claims, refresh: Option<String>) -> HttpResponse {
     HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(TokenResponse {
         access_token: access,
@@ -92,11 +81,23 @@ fn token_response(access: String, claims: &Claims, refresh: Option<String>) -> H
     })
 }
 
+/// Length limits on what anyone may send unauthenticated, checked before anything is looked up or stored.
+fn bounded(c: &mut Checks, field: &str, value: &str, max_chars: usize) {
+    if value.is_empty() {
+        c.fail(field, "must not be empty");
+    } else if value.chars().count() > max_chars {
+        c.fail(field, format!("must be at most {max_chars} characters"));
+    } else if value.chars().any(is_forbidden_in_line) {
+        c.fail(field, "must not contain control characters");
+    }
+}
+
 /// Sign in with username and password.
 ///
-/// Wrong credentials answer 401 without saying which part was wrong. After `SHUIWU_LOGIN_MAX_FAILURES`
-/// failures (5) for a username within `SHUIWU_LOGIN_WINDOW` (15 min) further attempts get 429 with
-/// `Retry-After`. Failures are audited.
+/// Wrong credentials answer 401 without saying which part was wrong. Attempts are throttled (429 with
+/// `Retry-After`): `SHUIWU_LOGIN_MAX_FAILURES` (5) per account from one client address within
+/// `SHUIWU_LOGIN_WINDOW` (15 min), a higher ceiling per account from all addresses (30) and per address for all
+/// accounts (100); parallel attempts are counted before they are evaluated. Failures are audited.
 #[utoipa::path(
     tag = "auth",
     request_body = LoginRequest,
@@ -111,39 +112,44 @@ fn token_response(access: String, claims: &Claims, refresh: Option<String>) -> H
 #[post("/auth/login")]
 async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<LoginRequest>) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.0;
-    let rid = request_id(&req);
-    let st = state.clone();
-    let key = service::username_key(&username);
-    let (k, u) = (key.clone(), username.clone());
-    let row = state
+    let name = canonical_username(&username);
+    let mut c = Checks::new();
+    bounded(&mut c, "username", &name, 64);
+    if password.is_empty() || password.len() > 1024 {
+        c.fail("password", "must be 1 to 1024 bytes");
+    }
+    c.finish()?;
+    let keys = Keys::new("user", &name, &client_address(&req, state.settings.trust_forwarded_for));
+    let (rid, now, settings) = (request_id(&req), state.now(), state.settings.clone());
+    let (claimed, r) = (name.clone(), rid.clone());
+    let (attempt, row) = state
         .db
-        .run(move |conn| {
-            service::check_throttle(conn, &k, &st.settings)?;
-            Ok(accounts::find_account_by_username(conn, &u)?)
+        .write(move |conn| {
+            let attempt = throttle::guard(conn, &keys, &settings, &claimed, r, now)?;
+            let row = match attempt {
+                Ok(_) => accounts::find_account_by_username(conn, &claimed)?,
+                Err(_) => None,
+            };
+            Ok((attempt, row))
         })
         .await?;
-    // Argon2 runs on a blocking thread without holding a database connection.
-    let account = web::block(move || service::check_password(row, &password))
-        .await
-        .map_err(|_| ApiError::internal("password check cancelled"))?;
+    let attempt = attempt?;
+    let account = state.hashing.run(move || service::check_password(row, &password)).await?;
     let Some(account) = account else {
-        let now = state.now();
-        state.db.write(move |conn| service::record_failure(conn, &key, &username, rid, now, "login_failed")).await?;
+        state.db.write(move |conn| service::record_failure(conn, &name, rid, now, "login_failed")).await?;
         return Err(ApiError::Unauthorized("wrong username or password"));
     };
     let verified = Verified::Account(account);
-    let (access, claims, refresh) = issue_pair(&state, &verified, None);
-    let (subject, family) = refresh.expect("accounts get refresh tokens");
+    let family = uuid::Uuid::now_v7().to_string();
+    let (access, claims) = verified.issue(&state.authn.keys, Some(&family), state.settings.access_token_ttl);
     let ttl = state.settings.refresh_token_ttl;
     let jti = claims.jti.clone();
-    let rid = request_id(&req);
-    let now = state.now();
     let refresh_token = state
         .db
         .write(move |conn| {
             let Verified::Account(a) = &verified else { unreachable!() };
-            service::clear_failures(conn, &service::username_key(&a.username))?;
-            let t = service::store_refresh_token(conn, &subject, &family, &jti, ttl)?;
+            throttle::succeeded(conn, &attempt)?;
+            let t = sessions::store_refresh_token(conn, &a.id, &family, &jti, a.token_epoch, ttl, now.at)?;
             service::audit_sign_in(conn, &verified, "login", rid, now)?;
             Ok(t)
         })
@@ -151,15 +157,16 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
     Ok(token_response(access, &claims, Some(refresh_token)))
 }
 
-/// Exchange a refresh token for a new access and refresh token. Refresh tokens are single-use;
-/// presenting a used one again voids every token issued from the same login.
+/// Exchange a refresh token for a new access and refresh token of the same session. Refresh tokens are
+/// single-use; presenting a used one again ends the whole session (its access tokens included). A password
+/// change, role change or deactivation ends every session of the account.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
     security(()),
     responses(
         (status = 200, description = "New token pair", body = TokenResponse),
-        (status = 401, description = "Unknown, used or expired refresh token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, used or expired refresh token, or an ended session", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/auth/refresh")]
@@ -169,32 +176,44 @@ async fn refresh_tokens(
     body: ApiJson<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.0.refresh_token;
+    let mut c = Checks::new();
+    bounded(&mut c, "refresh_token", &token, 128);
+    c.finish()?;
     let st = state.clone();
-    let rid = request_id(&req);
-    let now = state.now();
-    let result = state
+    let (rid, now) = (request_id(&req), state.now());
+    let session_end = cover_until(now.at.and_utc().timestamp() + state.settings.access_token_ttl.as_secs() as i64);
+    let outcome = state
         .db
-        .write(move |conn| {
-            let Some((subject, family)) = service::consume_refresh_token(conn, &token)? else {
-                return Ok(None);
-            };
-            let Some(account) = accounts::find_account(conn, &subject)?.filter(|a| a.active) else {
-                return Ok(None);
-            };
-            let verified = Verified::Account(account);
-            let (access, claims, _) = issue_pair(&st, &verified, Some(family.clone()));
-            let next =
-                service::store_refresh_token(conn, &subject, &family, &claims.jti, st.settings.refresh_token_ttl)?;
-            service::audit_sign_in(conn, &verified, "token_refreshed", rid, now)?;
-            Ok(Some((access, claims, next)))
+        .write(move |conn| match sessions::consume(conn, &token, now.at)? {
+            Refresh::Invalid => Ok(None),
+            Refresh::Reused { family } => {
+                revocation::revoke_session(conn, &family, session_end)?;
+                Ok(Some(Err(family)))
+            }
+            Refresh::Fresh { subject, family, epoch } => {
+                let current = accounts::find_account(conn, &subject)?.filter(|a| a.active && a.token_epoch == epoch);
+                let Some(account) = current else { return Ok(None) };
+                let verified = Verified::Account(account);
+                let (access, claims) = verified.issue(&st.authn.keys, Some(&family), st.settings.access_token_ttl);
+                let ttl = st.settings.refresh_token_ttl;
+                let next = sessions::store_refresh_token(conn, &subject, &family, &claims.jti, epoch, ttl, now.at)?;
+                service::audit_sign_in(conn, &verified, "token_refreshed", rid, now)?;
+                Ok(Some(Ok((access, claims, next))))
+            }
         })
         .await?;
-    let (access, claims, next) =
-        result.ok_or(ApiError::Unauthorized("the refresh token is invalid, used or expired"))?;
-    Ok(token_response(access, &claims, Some(next)))
+    match outcome {
+        Some(Ok((access, claims, next))) => Ok(token_response(access, &claims, Some(next))),
+        Some(Err(family)) => {
+            state.authn.revocations.note_session(&family, session_end);
+            Err(ApiError::Unauthorized("the refresh token was used before; the session has ended"))
+        }
+        None => Err(ApiError::Unauthorized("the refresh token is invalid, used or expired")),
+    }
 }
 
-/// Sign out: revokes the presented access token (its `jti`) and the refresh token issued with it.
+/// Sign out: ends the whole sign-in session of the presented token (every access and refresh token issued from
+/// the same login, a thief's newer ones included); a token outside a session is revoked alone.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
@@ -204,21 +223,32 @@ async fn refresh_tokens(
 async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     let p = caller.principal.clone();
     let ctx = caller.ctx();
-    let (jti, exp) = (p.jti.clone(), p.exp);
+    let session_end = cover_until(ctx.now.at.and_utc().timestamp() + state.settings.access_token_ttl.as_secs() as i64);
+    let (key, token_end) = (jti_key(&p), cover_until(p.exp));
+    let session = p.session.clone();
     state
         .db
         .write(move |conn| {
-            revocation::revoke_jti(conn, &jti, exp)?;
-            service::void_refresh_for(conn, &jti)?;
-            crate::audit::record(conn, &ctx, crate::audit::Event::new("logout"))?;
+            match &session {
+                Some(sid) => {
+                    revocation::revoke_session(conn, sid, session_end)?;
+                    sessions::end_family(conn, sid, ctx.now.at)?;
+                }
+                None => revocation::revoke_jti(conn, &key, token_end)?,
+            }
+            audit::record(conn, &ctx, Event::new("logout"))?;
             Ok(())
         })
         .await?;
-    state.authn.revocations.note_jti(&p.jti, p.exp);
+    match &p.session {
+        Some(sid) => state.authn.revocations.note_session(sid, session_end),
+        None => state.authn.revocations.note_jti(&jti_key(&p), token_end),
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Client-credentials grant for service accounts (provincial platforms). No refresh token: ask again.
+/// Failures are throttled and audited like sign-ins.
 #[utoipa::path(
     tag = "auth",
     request_body = ClientCredentialsRequest,
@@ -226,7 +256,8 @@ async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
     responses(
         (status = 200, description = "Access token", body = TokenResponse),
         (status = 401, description = "Unknown client or wrong secret", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[post("/auth/token")]
@@ -236,36 +267,38 @@ async fn client_token(
     body: ApiJson<ClientCredentialsRequest>,
 ) -> ApiResult<HttpResponse> {
     let ClientCredentialsRequest { grant_type, client_id, client_secret } = body.0;
+    let mut c = Checks::new();
     if grant_type != "client_credentials" {
-        return Err(ApiError::invalid("grant_type", "must be client_credentials"));
+        c.fail("grant_type", "must be client_credentials");
     }
-    let st = state.clone();
-    let rid = request_id(&req);
-    let now = state.now();
+    bounded(&mut c, "client_id", &client_id, 64);
+    bounded(&mut c, "client_secret", &client_secret, 128);
+    c.finish()?;
+    let keys = Keys::new("client", &client_id, &client_address(&req, state.settings.trust_forwarded_for));
+    let (rid, now, settings) = (request_id(&req), state.now(), state.settings.clone());
     let verified = state
         .db
-        .run(move |conn| {
-            let key = service::client_key(&client_id);
-            service::check_throttle(conn, &key, &st.settings)?;
+        .write(move |conn| {
+            let attempt = match throttle::guard(conn, &keys, &settings, &client_id, rid.clone(), now)? {
+                Ok(a) => a,
+                Err(throttled) => return Ok(Err(throttled)),
+            };
             match service::verify_client(conn, &client_id, &client_secret)? {
                 Some(sa) => {
                     let verified = Verified::Service(sa);
-                    crate::db::write_transaction(conn, |c| -> ApiResult<()> {
-                        service::clear_failures(c, &key)?;
-                        service::audit_sign_in(c, &verified, "token_granted", rid.clone(), now)?;
-                        Ok(())
-                    })?;
-                    Ok(Some(verified))
+                    throttle::succeeded(conn, &attempt)?;
+                    service::audit_sign_in(conn, &verified, "token_granted", rid, now)?;
+                    Ok(Ok(Some(verified)))
                 }
-                None => crate::db::write_transaction(conn, |c| {
-                    service::record_failure(c, &key, &client_id, rid.clone(), now, "client_auth_failed")
-                })
-                .map(|_| None),
+                None => {
+                    service::record_failure(conn, &client_id, rid, now, "client_auth_failed")?;
+                    Ok(Ok(None))
+                }
             }
         })
-        .await?
+        .await??
         .ok_or(ApiError::Unauthorized("unknown client or wrong secret"))?;
-    let (access, claims, _) = issue_pair(&state, &verified, None);
+    let (access, claims) = verified.issue(&state.authn.keys, None, state.settings.access_token_ttl);
     Ok(token_response(access, &claims, None))
 }
 

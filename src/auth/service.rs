@@ -1,17 +1,19 @@
-//! Login, refresh, logout and client credentials, with throttling and auditing; bootstrap of the first admin.
+//! Sign-in logic behind `/auth`: throttled password and secret checks, token pairs, auditing; and the first
+//! account of a new database.
 
-use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use crate::accounts::{self, AccountRow, ServiceAccountRow};
 use crate::audit::{self, Actor, AuditCtx, EntityType, Event};
 use crate::clock::Now;
 use crate::config::{Secret, Settings};
-use crate::db::schema::{accounts as acc, idempotency_keys, login_failures as lf, refresh_tokens as rt, revocations};
+use crate::db::schema::{accounts as acc, idempotency_keys, refresh_tokens as rt, revocations};
 use crate::db::DbConn;
 use crate::error::ApiError;
 use crate::identity::Role;
-use crate::security::{password, random_token, token_digest};
+use crate::security::jwt::Subject;
+use crate::security::throttle;
+use crate::security::{password, random_token, token_digest, Claims, TokenKeys};
 
 /// How a caller proved who it is, once the proof has been checked.
 pub enum Verified {
@@ -19,61 +21,64 @@ pub enum Verified {
     Service(ServiceAccountRow),
 }
 
-/// Throttle key for a username or client id.
-fn throttle_key(kind: &str, name: &str) -> String {
-    format!("{kind}:{}", name.trim().to_lowercase())
-}
-
-/// 429 when `key` has failed `max` times within `window`; the wait is until the oldest of those leaves it.
-pub fn check_throttle(conn: &mut DbConn, key: &str, settings: &Settings) -> Result<(), ApiError> {
-    let now = crate::db::now();
-    let window = TimeDelta::from_std(settings.login_window).unwrap_or(TimeDelta::minutes(15));
-    let max = i64::from(settings.login_max_failures.max(1));
-    let recent: Vec<NaiveDateTime> = lf::table
-        .filter(lf::username_key.eq(key).and(lf::at.gt(now - window)))
-        .order(lf::at.desc())
-        .limit(max)
-        .select(lf::at)
-        .load(conn)?;
-    if recent.len() as i64 >= max {
-        let oldest = *recent.last().expect("non-empty");
-        let wait = (oldest + window - now).num_seconds().max(1);
-        return Err(ApiError::RateLimited { retry_after_secs: wait as u64 });
+impl Verified {
+    /// Signs an access token for the verified caller (in its current token epoch).
+    pub fn issue(&self, keys: &TokenKeys, session: Option<&str>, ttl: std::time::Duration) -> (String, Claims) {
+        let (sub, username, department, roles, epoch) = match self {
+            Verified::Account(a) => (&a.id, &a.username, &a.department, &a.roles, a.token_epoch),
+            Verified::Service(s) => (&s.id, &s.name, &s.department, &s.roles, s.token_epoch),
+        };
+        let roles = Role::split(roles);
+        let subject = Subject { sub, username: Some(username), department, roles: &roles, epoch, session };
+        keys.issue(&subject, ttl)
     }
-    Ok(())
+
+    fn actor(&self) -> (Actor, EntityType, &str) {
+        match self {
+            Verified::Account(a) => (
+                Actor {
+                    sub: a.id.clone(),
+                    username: Some(a.username.clone()),
+                    department: Some(a.department.clone()),
+                    roles: Role::split(&a.roles),
+                },
+                EntityType::Account,
+                &a.id,
+            ),
+            Verified::Service(s) => (
+                Actor {
+                    sub: s.id.clone(),
+                    username: Some(s.name.clone()),
+                    department: Some(s.department.clone()),
+                    roles: Role::split(&s.roles),
+                },
+                EntityType::ServiceAccount,
+                &s.id,
+            ),
+        }
+    }
 }
 
-/// Records a failed attempt (throttling) and audits it.
+/// A username as stored: usernames are lower case without surrounding spaces, so `"ZHANG "` names `zhang`.
+pub fn canonical_username(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Audits a failed proof (the attempt stays counted as a failure).
 pub fn record_failure(
     conn: &mut DbConn,
-    key: &str,
     claimed: &str,
     request_id: Option<String>,
     now: Now,
     action: &str,
 ) -> Result<(), ApiError> {
-    diesel::insert_into(lf::table)
-        .values((lf::id.eq(uuid::Uuid::now_v7().to_string()), lf::username_key.eq(key), lf::at.eq(crate::db::now())))
-        .execute(conn)?;
     let ctx = AuditCtx { actor: Actor::anonymous(Some(claimed)), request_id, now };
     audit::record(conn, &ctx, Event::new(action))?;
     Ok(())
 }
 
-pub fn clear_failures(conn: &mut DbConn, key: &str) -> QueryResult<()> {
-    diesel::delete(lf::table.filter(lf::username_key.eq(key))).execute(conn).map(|_| ())
-}
-
-pub fn username_key(username: &str) -> String {
-    throttle_key("user", username)
-}
-
-pub fn client_key(client_id: &str) -> String {
-    throttle_key("client", client_id)
-}
-
 /// Checks a password against the account found for a username (none: the same work against a dummy hash,
-/// so unknown users cost the same time as wrong passwords). CPU-heavy: call it off the async workers.
+/// so unknown users cost the same time as wrong passwords). CPU-heavy: run it through `password::Hashing`.
 pub fn check_password(row: Option<AccountRow>, pw: &str) -> Option<AccountRow> {
     let hash = row.as_ref().map(|r| r.password_hash.as_str()).unwrap_or_else(|| password::dummy_hash());
     let ok = password::verify(pw, hash);
@@ -90,76 +95,25 @@ fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Stores a new refresh token for an access token's `jti` and returns the token to hand out.
-pub fn store_refresh_token(
-    conn: &mut DbConn,
-    subject: &str,
-    family: &str,
-    access_jti: &str,
-    ttl: std::time::Duration,
-) -> QueryResult<String> {
-    let token = random_token(32);
-    let now = crate::db::now();
-    diesel::insert_into(rt::table)
-        .values((
-            rt::token_hash.eq(token_digest(&token)),
-            rt::subject.eq(subject),
-            rt::family_id.eq(family),
-            rt::access_jti.eq(access_jti),
-            rt::expires_at.eq(now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::hours(12))),
-            rt::used_at.eq(None::<NaiveDateTime>),
-            rt::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(token)
-}
-
-/// Consumes a refresh token: single use. Presenting a used one again voids its whole family
-/// (the token was stolen or replayed). Returns (subject, family) when the token was good.
-pub fn consume_refresh_token(conn: &mut DbConn, token: &str) -> Result<Option<(String, String)>, ApiError> {
-    let now = crate::db::now();
-    let digest = token_digest(token);
-    let row: Option<(String, String, NaiveDateTime, Option<NaiveDateTime>)> = rt::table
-        .filter(rt::token_hash.eq(&digest))
-        .select((rt::subject, rt::family_id, rt::expires_at, rt::used_at))
-        .first(conn)
-        .optional()?;
-    let Some((subject, family, expires_at, used_at)) = row else { return Ok(None) };
-    if used_at.is_some() {
-        diesel::update(rt::table.filter(rt::family_id.eq(&family).and(rt::used_at.is_null())))
-            .set(rt::used_at.eq(Some(now)))
-            .execute(conn)?;
-        return Ok(None);
-    }
-    if expires_at <= now {
-        return Ok(None);
-    }
-    let updated = diesel::update(rt::table.filter(rt::token_hash.eq(&digest).and(rt::used_at.is_null())))
-        .set(rt::used_at.eq(Some(now)))
-        .execute(conn)?;
-    Ok((updated == 1).then_some((subject, family)))
-}
-
-/// Marks the refresh tokens issued with access token `jti` as used.
-pub fn void_refresh_for(conn: &mut DbConn, jti: &str) -> QueryResult<()> {
-    diesel::update(rt::table.filter(rt::access_jti.eq(jti).and(rt::used_at.is_null())))
-        .set(rt::used_at.eq(Some(crate::db::now())))
-        .execute(conn)
-        .map(|_| ())
-}
-
-/// On an empty database, creates department `office` and the account `admin` (role `admin`).
-/// Returns where the generated password was written, if one was generated.
+/// On an empty database, creates department `office` and the account `admin` (role `admin`). Its password is
+/// `SHUIWU_BOOTSTRAP_ADMIN_PASSWORD` when that is set and non-empty — refused when below the password policy —
+/// or a generated one, written to `<data dir>/initial-admin-password` (mode 0600). Returns where the generated
+/// password was written, if one was generated.
 pub fn bootstrap_admin(conn: &mut DbConn, settings: &Settings) -> Result<Option<std::path::PathBuf>, String> {
+    if let Some(p) = settings.bootstrap_password() {
+        password::check_policy(p.expose()).map_err(|m| {
+            format!("SHUIWU_BOOTSTRAP_ADMIN_PASSWORD {m}; set a longer one, or unset it for a generated one")
+        })?;
+    }
     let existing: i64 = acc::table.count().get_result(conn).map_err(|e| e.to_string())?;
     if existing > 0 {
         return Ok(None);
     }
-    let (password, file) = match &settings.bootstrap_admin_password {
+    let (password, file) = match settings.bootstrap_password() {
         Some(p) => (p.clone(), None),
         None => {
             let generated = random_token(18);
-            let path = settings.data_dir().join("initial-admin-password");
+            let path = accounts::initial_password_file(settings);
             let _ = std::fs::remove_file(&path);
             crate::config::write_private_file(&path, &format!("{generated}\n"))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -173,21 +127,28 @@ pub fn bootstrap_admin(conn: &mut DbConn, settings: &Settings) -> Result<Option<
             Some(d) => d,
             None => accounts::insert_department(conn, &ctx, "office", "办公室")?,
         };
-        accounts::insert_account(conn, &ctx, "admin", "Administrator", &dept.code, &[Role::Admin], &hash)?;
+        accounts::insert_account(
+            conn,
+            &ctx,
+            accounts::BOOTSTRAP_USERNAME,
+            "Administrator",
+            &dept.code,
+            &[Role::Admin],
+            &hash,
+        )?;
         Ok(())
     })
     .map_err(|e| e.to_string())?;
     Ok(file)
 }
 
-/// Housekeeping: forgets expired idempotency keys, refresh tokens, revocations and login failures.
+/// Housekeeping: forgets expired idempotency keys, refresh tokens, revocations and sign-in attempts.
 pub fn purge_expired(conn: &mut DbConn, settings: &Settings) -> QueryResult<usize> {
     let now = crate::db::now();
-    let window = TimeDelta::from_std(settings.login_window).unwrap_or(TimeDelta::minutes(15));
     let mut n = diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now))).execute(conn)?;
     n += diesel::delete(rt::table.filter(rt::expires_at.le(now))).execute(conn)?;
     n += diesel::delete(revocations::table.filter(revocations::expires_at.le(now))).execute(conn)?;
-    n += diesel::delete(lf::table.filter(lf::at.le(now - window))).execute(conn)?;
+    n += throttle::purge(conn, settings.login_window, now)?;
     Ok(n)
 }
 
@@ -199,25 +160,6 @@ pub fn audit_sign_in(
     request_id: Option<String>,
     now: Now,
 ) -> QueryResult<()> {
-    let (actor, entity) = match verified {
-        Verified::Account(a) => (
-            Actor {
-                sub: a.id.clone(),
-                username: Some(a.username.clone()),
-                department: Some(a.department.clone()),
-                roles: Role::split(&a.roles),
-            },
-            (EntityType::Account, a.id.as_str()),
-        ),
-        Verified::Service(s) => (
-            Actor {
-                sub: s.id.clone(),
-                username: Some(s.name.clone()),
-                department: Some(s.department.clone()),
-                roles: Role::split(&s.roles),
-            },
-            (EntityType::ServiceAccount, s.id.as_str()),
-        ),
-    };
-    audit::record(conn, &AuditCtx { actor, request_id, now }, Event::new(action).entity(entity.0, entity.1))
+    let (actor, entity, id) = verified.actor();
+    audit::record(conn, &AuditCtx { actor, request_id, now }, Event::new(action).entity(entity, id))
 }

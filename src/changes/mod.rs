@@ -12,6 +12,7 @@ use crate::audit::EntityType;
 use crate::db::schema::audit_events as a;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::http::Query;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -63,9 +64,9 @@ pub struct ChangeQuery {
 async fn list(
     state: web::Data<AppState>,
     _caller: Authorized<ChangesRead>,
-    query: web::Query<ChangeQuery>,
+    query: Query<ChangeQuery>,
 ) -> ApiResult<HttpResponse> {
-    let q = query.into_inner();
+    let q = query.0;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be between 1 and 500"));

@@ -62,6 +62,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        token_epoch -> BigInt,
     }
 }
 
@@ -77,6 +78,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        token_epoch -> BigInt,
     }
 }
 
@@ -89,6 +91,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        epoch -> BigInt,
     }
 }
 
@@ -97,7 +100,6 @@ diesel::table! {
         id -> Text,
         kind -> Text,
         value -> Text,
-        not_before -> Nullable<Timestamp>,
         expires_at -> Timestamp,
         created_at -> Timestamp,
     }
@@ -203,6 +205,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        source -> Text,
+        over_capacity -> Bool,
     }
 }
 

@@ -6,6 +6,70 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ErrorCode};
 
+/// A calendar date as requests send it: exactly `YYYY-MM-DD`, a real day, between 1900 and 2199 (so that
+/// `+10000-01-01`, `0000-01-01` and `2022-02-30` are refused with words a clerk understands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(pub NaiveDate);
+
+impl Date {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let b = s.as_bytes();
+        let shaped = b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        if !shaped {
+            return Err("must be a date, YYYY-MM-DD");
+        }
+        let (y, m, d) = (s[..4].parse::<i32>(), s[5..7].parse::<u32>(), s[8..].parse::<u32>());
+        let (Ok(y), Ok(m), Ok(d)) = (y, m, d) else { return Err("must be a date, YYYY-MM-DD") };
+        if !(1900..=2199).contains(&y) {
+            return Err("must be a date between 1900-01-01 and 2199-12-31");
+        }
+        NaiveDate::from_ymd_opt(y, m, d).map(Date).ok_or("is not a calendar date")
+    }
+
+    pub fn get(self) -> NaiveDate {
+        self.0
+    }
+}
+
+impl From<Date> for NaiveDate {
+    fn from(d: Date) -> NaiveDate {
+        d.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Date::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl utoipa::PartialSchema for Date {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Date {}
+
+/// An optional date of a request as a plain date.
+pub fn plain(d: Option<Date>) -> Option<NaiveDate> {
+    d.map(Date::get)
+}
+
 /// The date of a step: the given `effective_date` or today. It may not lie in the future (400), nor before the
 /// date of the step it follows (409 `effective_date_out_of_order`).
 pub fn effective_date(
@@ -94,6 +158,16 @@ pub fn percent_1dp(part: i64, whole: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_strict() {
+        assert_eq!(Date::parse("2022-02-28").unwrap().get().to_string(), "2022-02-28");
+        assert_eq!(Date::parse("2022-02-30"), Err("is not a calendar date"));
+        assert!(Date::parse("+10000-01-01").is_err());
+        assert!(Date::parse("0000-01-01").is_err());
+        assert!(Date::parse("2022-2-3").is_err());
+        assert!(Date::parse("2022-02-28T00:00").is_err());
+    }
 
     #[test]
     fn months() {

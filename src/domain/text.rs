@@ -2,6 +2,41 @@
 
 use crate::error::{ApiError, ErrorCode, FieldError};
 
+/// Bidirectional-formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F): invisible, and able to make
+/// text read differently from what it is.
+pub fn is_bidi_control(ch: char) -> bool {
+    matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+/// Characters no single-line text field may hold: control characters (C0, DEL, C1) and bidirectional controls.
+pub fn is_forbidden_in_line(ch: char) -> bool {
+    ch.is_control() || is_bidi_control(ch)
+}
+
+/// Characters no text at all may hold: as in a line, except tab and line breaks (notes, facts, descriptions).
+pub fn is_forbidden_in_text(ch: char) -> bool {
+    is_forbidden_in_line(ch) && !matches!(ch, '\t' | '\n' | '\r')
+}
+
+/// Text a caller controls as the audit trail keeps it: at most `max` characters (an ellipsis marks a cut), with
+/// control and bidirectional-formatting characters escaped (`\u{1b}`), so that nothing stored can forge a line,
+/// colour a terminal or reorder what an auditor reads.
+pub fn untrusted(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, ch) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if ch.is_control() || is_bidi_control(ch) {
+            out.push_str(&ch.escape_unicode().to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
 #[derive(Default)]
 pub struct Checks {
     errors: Vec<FieldError>,
@@ -23,24 +58,55 @@ impl Checks {
         self.fail(field, message);
     }
 
-    /// Trims a required text; reports empty or too long.
+    /// Trims a required single-line text; reports empty, too long, or holding control characters.
     pub fn required(&mut self, field: &str, value: &str, max_chars: usize) -> String {
         let v = value.trim();
         if v.is_empty() {
             self.fail(field, "must not be empty");
-        } else if v.chars().count() > max_chars {
-            self.fail(field, format!("must be at most {max_chars} characters"));
+        } else {
+            self.line(field, v, max_chars);
         }
         v.to_string()
     }
 
-    /// Trims an optional text; empty becomes absent.
+    /// Trims an optional single-line text; empty becomes absent.
     pub fn optional(&mut self, field: &str, value: Option<&str>, max_chars: usize) -> Option<String> {
         let v = value.map(str::trim).filter(|v| !v.is_empty())?;
+        self.line(field, v, max_chars);
+        Some(v.to_string())
+    }
+
+    /// Trims an optional multi-line text (notes, facts): line breaks and tabs allowed, `\r\n` kept as `\n`.
+    pub fn optional_text(&mut self, field: &str, value: Option<&str>, max_chars: usize) -> Option<String> {
+        let v = value.map(str::trim).filter(|v| !v.is_empty())?.replace("\r\n", "\n");
         if v.chars().count() > max_chars {
             self.fail(field, format!("must be at most {max_chars} characters"));
+        } else if v.chars().any(is_forbidden_in_text) {
+            self.fail(field, "must not contain control characters");
         }
-        Some(v.to_string())
+        Some(v)
+    }
+
+    fn line(&mut self, field: &str, v: &str, max_chars: usize) {
+        if v.chars().count() > max_chars {
+            self.fail(field, format!("must be at most {max_chars} characters"));
+        } else if v.chars().any(is_forbidden_in_line) {
+            self.fail(field, "must be one line without control characters");
+        }
+    }
+
+    /// A volume in m³: 0 ..= 10¹².
+    pub fn volume(&mut self, field: &str, v: i64) {
+        if !(0..=super::MAX_VOLUME_M3).contains(&v) {
+            self.fail(field, "must be between 0 and 1000000000000 (10¹²) m³");
+        }
+    }
+
+    /// A volume in m³ that must be more than nothing: 1 ..= 10¹².
+    pub fn positive_volume(&mut self, field: &str, v: i64) {
+        if !(1..=super::MAX_VOLUME_M3).contains(&v) {
+            self.fail(field, "must be between 1 and 1000000000000 (10¹²) m³");
+        }
     }
 
     /// A 6-digit administrative division code (GB/T 2260).

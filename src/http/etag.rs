@@ -60,7 +60,9 @@ fn parse(value: &str) -> IfMatchValue {
     // A list of tags matches when any does; weak tags never match (strong comparison, RFC 9110 §13.1.1).
     let mut found = IfMatchValue::Unknown;
     for tag in v.split(',').map(str::trim) {
-        if let Some(n) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse::<i64>().ok()) {
+        // `"3"` as issued; a bare `3` (a common client mistake) means the same.
+        let bare = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
+        if let Some(n) = bare.parse::<i64>().ok().filter(|_| !tag.starts_with("W/")) {
             if let IfMatchValue::Unknown = found {
                 found = IfMatchValue::Version(n);
             }

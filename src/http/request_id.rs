@@ -40,12 +40,34 @@ pub async fn middleware(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
+    let api = req.path().starts_with("/api/");
     let res = next.call(req).await?.map_into_boxed_body();
     let mut res = if res.status().as_u16() >= 400 { into_problem(res, &id).await } else { res };
+    let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(X_REQUEST_ID, v);
+        headers.insert(X_REQUEST_ID, v);
     }
+    harden(headers, api);
     Ok(res)
+}
+
+/// Browser hardening on every response: no MIME sniffing, no framing (clickjacking), no referrer; and API answers
+/// (records, accounts, the audit trail) are never stored by browsers or proxies.
+fn harden(headers: &mut actix_web::http::header::HeaderMap, api: bool) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if api {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    } else if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    }
 }
 
 /// Puts `request_id` into a problem body, or replaces a non-problem error body with a problem for its status.

@@ -14,18 +14,19 @@ use crate::audit::history::{history as read_history, HistoryEntry};
 use crate::audit::EntityType;
 use crate::db::schema::{permits as p, water_users as w};
 use crate::db::DbConn;
+use crate::domain::dates::{plain, Date};
 use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, OptionalJson, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, OptionalJson, Page, PageQuery, PathId};
 use crate::policy;
-use crate::security::{Authorized, Caller};
+use crate::security::{Authorized, Caller, AUDIT_READERS};
 use crate::state::AppState;
 use crate::write::{self, Change, Reply};
 
 policy!(
-    /// Everyone reads permits (inspectors included).
-    PermitsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+    /// Those who work with permits, field inspectors and the platform (API.md §3; legal reads cases only).
+    PermitsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Inspector, Platform, Auditor]
 );
 policy!(
     /// 水资源管理科: applications, edits, submission, renewal, suspension, reinstatement, cancellation.
@@ -75,9 +76,9 @@ pub struct NewPermit {
     pub meter_status: MeterStatus,
     /// Proposed term (the approval fixes it).
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_from: Option<NaiveDate>,
+    pub valid_from: Option<Date>,
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_to: Option<NaiveDate>,
+    pub valid_to: Option<Date>,
 }
 
 /// Changes to a draft; `null` clears an optional field.
@@ -108,10 +109,10 @@ pub struct PermitPatch {
     pub meter_status: Option<MeterStatus>,
     #[serde(default, with = "crate::domain::double_option")]
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_from: Option<Option<NaiveDate>>,
+    pub valid_from: Option<Option<Date>>,
     #[serde(default, with = "crate::domain::double_option")]
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_to: Option<Option<NaiveDate>>,
+    pub valid_to: Option<Option<Date>>,
 }
 
 /// Body of `submit`, `reinstate` (reason optional) and `reject`, `suspend`, `revoke`, `cancel` (reason required).
@@ -122,7 +123,7 @@ pub struct ActionBody {
     pub reason: Option<String>,
     /// The step's date (default today, Asia/Shanghai); not in the future, not before the previous step.
     #[schema(value_type = Option<String>, format = Date)]
-    pub effective_date: Option<NaiveDate>,
+    pub effective_date: Option<Date>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -131,13 +132,13 @@ pub struct ActionBody {
 pub struct ApproveBody {
     pub reason: Option<String>,
     #[schema(value_type = Option<String>, format = Date)]
-    pub effective_date: Option<NaiveDate>,
+    pub effective_date: Option<Date>,
     /// Start of the term (default: the application's proposal).
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_from: Option<NaiveDate>,
+    pub valid_from: Option<Date>,
     /// End of the term, at most 10 years after `valid_from` (default: the application's proposal).
     #[schema(value_type = Option<String>, format = Date)]
-    pub valid_to: Option<NaiveDate>,
+    pub valid_to: Option<Date>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -147,10 +148,10 @@ pub struct RenewBody {
     pub reason: Option<String>,
     /// The date of the renewal application: at least 45 days before the current `valid_to`.
     #[schema(value_type = Option<String>, format = Date)]
-    pub effective_date: Option<NaiveDate>,
+    pub effective_date: Option<Date>,
     /// New end of the term, at most 10 years after the renewal.
     #[schema(value_type = String, format = Date)]
-    pub valid_to: NaiveDate,
+    pub valid_to: Date,
     /// New annual volume (default: unchanged).
     pub annual_volume_m3: Option<i64>,
 }
@@ -171,11 +172,11 @@ pub struct PermitFilter {
 }
 
 fn check_volumes(c: &mut Checks, annual: Option<i64>, daily: Option<i64>) {
-    if annual.is_some_and(|v| v <= 0) {
-        c.fail("annual_volume_m3", "must be positive");
+    if let Some(v) = annual {
+        c.positive_volume("annual_volume_m3", v);
     }
-    if daily.is_some_and(|v| v <= 0) {
-        c.fail("daily_max_volume_m3", "must be positive");
+    if let Some(v) = daily {
+        c.positive_volume("daily_max_volume_m3", v);
     }
 }
 
@@ -204,18 +205,17 @@ fn check_refs(conn: &mut DbConn, holder_id: &str, zone_id: Option<&str>) -> ApiR
 
 /// List and search permits.
 #[utoipa::path(tag = "permits", params(PageQuery, PermitFilter),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "Permits in registration order; with `expiring_within_days`, soonest expiry first", body = Page<Permit>)))]
 #[get("/permits")]
 async fn list(
     state: web::Data<AppState>,
     caller: Authorized<PermitsRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<PermitFilter>,
+    query: ListQuery<PermitFilter>,
 ) -> ApiResult<HttpResponse> {
     // Ordered by id; a renewal list (`expiring_within_days`) by (valid_to, id), soonest first. The cursor holds both.
-    let pp: PageParams<(Option<NaiveDate>, String)> = page.params()?;
-    let f = filter.into_inner();
+    let pp: PageParams<(Option<NaiveDate>, String)> = query.page.params()?;
+    let f = query.filter;
     if f.expiring_within_days.is_some_and(|d| !(0..=3650).contains(&d)) {
         return Err(ApiError::invalid("expiring_within_days", "must be between 0 and 3650"));
     }
@@ -300,7 +300,8 @@ async fn create(
     let return_location = c.optional("return_location", b.return_location.as_deref(), 300);
     let return_method = c.optional("return_method", b.return_method.as_deref(), 300);
     c.finish()?;
-    if let (Some(from), Some(to)) = (b.valid_from, b.valid_to) {
+    let (valid_from, valid_to) = (plain(b.valid_from), plain(b.valid_to));
+    if let (Some(from), Some(to)) = (valid_from, valid_to) {
         rules::check_term(from, to)?;
     }
     let now = caller.now.at;
@@ -320,8 +321,8 @@ async fn create(
         return_location,
         return_method,
         meter_status: b.meter_status.as_str().into(),
-        valid_from: b.valid_from,
-        valid_to: b.valid_to,
+        valid_from,
+        valid_to,
         status: PermitStatus::Draft.as_str().into(),
         submitted_on: None,
         approved_on: None,
@@ -347,14 +348,10 @@ async fn create(
 
 /// One permit.
 #[utoipa::path(tag = "permits", params(("id" = String, Path)),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "The permit", body = Permit, headers(("ETag" = String)))))]
 #[get("/permits/{id}")]
-async fn get_one(
-    state: web::Data<AppState>,
-    caller: Authorized<PermitsRead>,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+async fn get_one(state: web::Data<AppState>, caller: Authorized<PermitsRead>, id: PathId) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = state.db.run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
     Ok(respond(StatusCode::OK, row.version, &Permit::from_row(&row, caller.now.today)))
@@ -369,7 +366,7 @@ async fn get_one(
 async fn update(
     state: web::Data<AppState>,
     caller: Authorized<PermitsManage>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<PermitPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -434,10 +431,10 @@ async fn update(
                         after.meter_status = v.as_str().into();
                     }
                     if let Some(v) = b.valid_from {
-                        after.valid_from = v;
+                        after.valid_from = plain(v);
                     }
                     if let Some(v) = b.valid_to {
-                        after.valid_to = v;
+                        after.valid_to = plain(v);
                     }
                     if let (Some(from), Some(to)) = (after.valid_from, after.valid_to) {
                         rules::check_term(from, to)?;
@@ -450,24 +447,27 @@ async fn update(
         .await
 }
 
-/// Every transition and change of a permit, oldest first: who, when (entered and effective), why, which fields.
+/// Every transition and change of a permit, oldest first: when (entered and effective), why, which fields, by
+/// which department; who (the account) only for `admin` and `auditor`, who may read the audit trail.
 #[utoipa::path(tag = "permits", params(("id" = String, Path), PageQuery),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "History", body = Page<HistoryEntry>)))]
 #[get("/permits/{id}/history")]
 async fn history(
     state: web::Data<AppState>,
-    _caller: Authorized<PermitsRead>,
-    id: web::Path<String>,
-    page: web::Query<PageQuery>,
+    caller: Authorized<PermitsRead>,
+    id: PathId,
+    query: ListQuery<NoFilter>,
 ) -> ApiResult<HttpResponse> {
-    let pp: PageParams<i64> = page.params()?;
+    let pp: PageParams<i64> = query.page.params()?;
+    // Who did each step is audit data: for those who may read the audit trail.
+    let with_actors = caller.principal.has_any(AUDIT_READERS);
     let id = id.into_inner();
     let result = state
         .db
         .run(move |conn| {
             find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            Ok(read_history(conn, EntityType::Permit, &id, "permit_", &pp)?)
+            Ok(read_history(conn, EntityType::Permit, &id, "permit_", &pp, with_actors)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
@@ -503,7 +503,7 @@ async fn act(
 }
 
 fn simple(body: ActionBody) -> ActionInput {
-    ActionInput { reason: body.reason, effective_date: body.effective_date, ..Default::default() }
+    ActionInput { reason: body.reason, effective_date: plain(body.effective_date), ..Default::default() }
 }
 
 macro_rules! simple_action {
@@ -519,7 +519,7 @@ macro_rules! simple_action {
         async fn $fn(
             state: web::Data<AppState>,
             caller: Authorized<$policy>,
-            id: web::Path<String>,
+            id: PathId,
             if_match: IfMatch,
             body: OptionalJson<ActionBody>,
         ) -> ApiResult<HttpResponse> {
@@ -589,16 +589,16 @@ simple_action!(
 async fn approve(
     state: web::Data<AppState>,
     caller: Authorized<PermitsDecide>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: OptionalJson<ApproveBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
     let input = ActionInput {
         reason: b.reason,
-        effective_date: b.effective_date,
-        valid_from: b.valid_from,
-        valid_to: b.valid_to,
+        effective_date: plain(b.effective_date),
+        valid_from: plain(b.valid_from),
+        valid_to: plain(b.valid_to),
         annual_volume_m3: None,
     };
     act(state, &caller, id.into_inner(), if_match, Action::Approve, input).await
@@ -615,16 +615,16 @@ async fn approve(
 async fn renew(
     state: web::Data<AppState>,
     caller: Authorized<PermitsManage>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<RenewBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
     let input = ActionInput {
         reason: b.reason,
-        effective_date: b.effective_date,
+        effective_date: plain(b.effective_date),
         valid_from: None,
-        valid_to: Some(b.valid_to),
+        valid_to: Some(b.valid_to.get()),
         annual_volume_m3: b.annual_volume_m3,
     };
     act(state, &caller, id.into_inner(), if_match, Action::Renew, input).await

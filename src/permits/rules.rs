@@ -176,8 +176,8 @@ pub fn apply(
                 ));
             }
             if let Some(v) = input.annual_volume_m3 {
-                if v <= 0 {
-                    return Err(ApiError::invalid("annual_volume_m3", "must be positive"));
+                if !(1..=crate::domain::MAX_VOLUME_M3).contains(&v) {
+                    return Err(ApiError::invalid("annual_volume_m3", "must be between 1 and 1000000000000 (10¹²) m³"));
                 }
                 row.annual_volume_m3 = v;
             }

@@ -90,21 +90,26 @@ impl<P: Policy + 'static> FromRequest for Authorized<P> {
         if caller.principal.has_any(P::ROLES) {
             return futures_util::future::ready(Ok(Authorized(caller, PhantomData)));
         }
-        if let Some(db) = req.app_data::<web::Data<Db>>().cloned() {
-            let target = format!("{} {}", req.method(), req.path());
-            let ctx = caller.ctx();
-            actix_web::rt::spawn(async move {
-                let written = db
-                    .write(move |conn| {
-                        let ev = Event::new("permission_denied").after(&serde_json::json!({ "request": target }));
-                        audit::record(conn, &ctx, ev).map_err(ApiError::from)
-                    })
-                    .await;
-                if let Err(e) = written {
-                    tracing::warn!(error = %e, "could not audit a permission denial");
-                }
-            });
-        }
+        audit_denial(req, &caller);
         futures_util::future::ready(Err(ApiError::Forbidden))
     }
+}
+
+/// Writes a permission denial to the audit trail in the background (its outcome does not change the answer),
+/// with the request's method and path, bounded. For refusals decided inside a handler as well as by [`Authorized`].
+pub fn audit_denial(req: &HttpRequest, caller: &Caller) {
+    let Some(db) = req.app_data::<web::Data<Db>>().cloned() else { return };
+    let target = audit::untrusted(&format!("{} {}", req.method(), req.path()), 200);
+    let ctx = caller.ctx();
+    actix_web::rt::spawn(async move {
+        let written = db
+            .write(move |conn| {
+                let ev = Event::new("permission_denied").after(&serde_json::json!({ "request": target }));
+                audit::record(conn, &ctx, ev).map_err(ApiError::from)
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not audit a permission denial");
+        }
+    });
 }

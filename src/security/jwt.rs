@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use super::{Principal, Role};
 use crate::config::{Secret, Settings};
 
+/// Tokens are accepted this many seconds past `exp` (clock skew between hosts); revocations outlive it.
+pub const LEEWAY_SECS: i64 = 30;
+/// No token lives longer than this (`exp - iat`), whoever issued it: 30 days.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+
 /// The claims of an access token (API.md §3).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -26,12 +31,28 @@ pub struct Claims {
     /// The sign-in session (refresh-token family) of tokens from login and refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// The account's token epoch when the token was issued (see `revocation`).
+    #[serde(default)]
+    pub epoch: i64,
+}
+
+/// Whom a token is issued to.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub username: Option<&'a str>,
+    pub department: &'a str,
+    pub roles: &'a [Role],
+    pub epoch: i64,
+    pub session: Option<&'a str>,
 }
 
 struct Verifier {
     issuer: String,
     key: DecodingKey,
     validation: Validation,
+    /// The roles this issuer may grant; others in its tokens are ignored.
+    grants: Vec<Role>,
 }
 
 pub struct TokenKeys {
@@ -42,11 +63,14 @@ pub struct TokenKeys {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExternalIssuer {
     issuer: String,
     algorithm: String,
     public_key_pem_file: String,
     audience: Option<String>,
+    /// The roles the issuer may grant (default: every role but `admin`).
+    roles: Option<Vec<String>>,
 }
 
 fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
@@ -57,7 +81,7 @@ fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
     v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
     v.validate_exp = true;
     v.validate_nbf = true;
-    v.leeway = 30;
+    v.leeway = LEEWAY_SECS as u64;
     v
 }
 
@@ -72,6 +96,7 @@ impl TokenKeys {
                 issuer: issuer.to_string(),
                 key: DecodingKey::from_secret(bytes),
                 validation: validation(Algorithm::HS256, issuer, audience),
+                grants: Role::ALL.to_vec(),
             }],
         }
     }
@@ -93,13 +118,31 @@ impl TokenKeys {
             let pem_path = base.join(&ext.public_key_pem_file);
             let pem = std::fs::read(&pem_path).map_err(|e| format!("cannot read {}: {e}", pem_path.display()))?;
             let audience = ext.audience.clone().unwrap_or_else(|| self.audience.clone());
-            self.add_external(&ext.issuer, &ext.algorithm, &pem, &audience)?;
+            let grants = match &ext.roles {
+                None => Role::ALL.iter().copied().filter(|r| *r != Role::Admin).collect(),
+                Some(names) => names
+                    .iter()
+                    .map(|n| {
+                        Role::parse(n)
+                            .ok_or_else(|| format!("{}: unknown role {n:?} for {}", path.display(), ext.issuer))
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            self.add_external(&ext.issuer, &ext.algorithm, &pem, &audience, grants)?;
         }
         Ok(())
     }
 
-    /// Trusts tokens from `issuer` signed with `algorithm` (`RS256` or `EdDSA`) by the holder of this public key.
-    pub fn add_external(&mut self, issuer: &str, algorithm: &str, pem: &[u8], audience: &str) -> Result<(), String> {
+    /// Trusts tokens from `issuer` signed with `algorithm` (`RS256` or `EdDSA`) by the holder of this public key,
+    /// granting at most the roles `grants`.
+    pub fn add_external(
+        &mut self,
+        issuer: &str,
+        algorithm: &str,
+        pem: &[u8],
+        audience: &str,
+        grants: Vec<Role>,
+    ) -> Result<(), String> {
         if issuer == self.issuer {
             return Err(format!("external issuer {issuer} has the service's own issuer name"));
         }
@@ -113,6 +156,7 @@ impl TokenKeys {
             issuer: issuer.to_string(),
             key,
             validation: validation(alg, issuer, audience),
+            grants,
         });
         Ok(())
     }
@@ -125,28 +169,23 @@ impl TokenKeys {
         &self.audience
     }
 
-    /// Signs an HS256 access token; returns the token and its claims.
-    pub fn issue(
-        &self,
-        sub: &str,
-        username: Option<&str>,
-        department: &str,
-        roles: &[Role],
-        ttl: std::time::Duration,
-    ) -> (String, Claims) {
+    /// Signs an HS256 access token living `ttl` (at most 30 days); returns the token and its claims.
+    pub fn issue(&self, subject: &Subject<'_>, ttl: std::time::Duration) -> (String, Claims) {
         let now = chrono::Utc::now().timestamp();
+        let ttl = (ttl.as_secs() as i64).clamp(1, MAX_TOKEN_LIFETIME_SECS);
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
-            sub: sub.to_string(),
-            exp: now + ttl.as_secs() as i64,
+            sub: subject.sub.to_string(),
+            exp: now + ttl,
             nbf: now,
             iat: now,
             jti: uuid::Uuid::now_v7().to_string(),
-            department: department.to_string(),
-            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
-            username: username.map(str::to_string),
-            sid: None,
+            department: subject.department.to_string(),
+            roles: subject.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            username: subject.username.map(str::to_string),
+            sid: subject.session.map(str::to_string),
+            epoch: subject.epoch,
         };
         (self.sign(&claims), claims)
     }
@@ -158,7 +197,9 @@ impl TokenKeys {
     }
 
     /// Verifies a token: the verifier is chosen by the (unverified) `iss`, then signature, algorithm,
-    /// `iss`, `aud`, `exp` and `nbf` are all checked with that verifier's pinned settings.
+    /// `iss`, `aud`, `exp` and `nbf` are all checked with that verifier's pinned settings; `iat` may not lie in
+    /// the future (beyond the leeway) and no token may live longer than 30 days. Roles the issuer may not grant
+    /// are dropped.
     pub fn verify(&self, token: &str) -> Option<Principal> {
         #[derive(Deserialize)]
         struct IssOnly {
@@ -169,14 +210,20 @@ impl TokenKeys {
         let verifier = self.verifiers.iter().find(|v| v.issuer == iss)?;
         let data = jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()?;
         let c = data.claims;
-        if c.jti.is_empty() || c.sub.is_empty() {
+        let now = chrono::Utc::now().timestamp();
+        if c.jti.is_empty()
+            || c.sub.is_empty()
+            || c.iat > now + LEEWAY_SECS
+            || c.exp.saturating_sub(c.iat) > MAX_TOKEN_LIFETIME_SECS
+        {
             return None;
         }
         Some(Principal {
-            roles: c.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            roles: c.roles.iter().filter_map(|r| Role::parse(r)).filter(|r| verifier.grants.contains(r)).collect(),
             local: c.iss == self.issuer,
             issuer: c.iss,
             session: c.sid,
+            epoch: c.epoch,
             sub: c.sub,
             username: c.username,
             department: c.department,

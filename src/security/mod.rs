@@ -5,10 +5,12 @@ mod extract;
 pub mod jwt;
 pub mod password;
 pub mod revocation;
+pub mod sessions;
+pub mod throttle;
 
 use std::sync::Arc;
 
-pub use extract::{bearer_token, Authenticated, Authorized, Caller};
+pub use extract::{audit_denial, bearer_token, Authenticated, Authorized, Caller};
 pub use jwt::{Claims, TokenKeys};
 
 pub use crate::identity::{Principal, Role};
@@ -16,6 +18,9 @@ pub use crate::identity::{Principal, Role};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use revocation::Revocations;
+
+/// The roles that may read the audit trail, and with it who did what (API.md §4.10).
+pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
 
 /// A route's access rule: the roles that may call it. Declared next to each route with [`policy!`]
 /// and enforced by the [`Authorized`] extractor; the same list is the operation's security scopes in OpenAPI.
@@ -48,10 +53,23 @@ impl Authenticator {
     pub fn authenticate(&self, token: Option<&str>) -> Result<Principal, ApiError> {
         let token = token.ok_or(ApiError::Unauthorized("a bearer token is required"))?;
         let principal = self.keys.verify(token).ok_or(ApiError::Unauthorized("the token is invalid or expired"))?;
-        if self.revocations.is_revoked(&principal) {
-            return Err(ApiError::Unauthorized("the token has been revoked"));
+        match self.revocations.refusal(&principal) {
+            Some(why) => Err(ApiError::Unauthorized(why)),
+            None => Ok(principal),
         }
-        Ok(principal)
+    }
+}
+
+/// The client's address for throttling: the TCP peer, or (behind a reverse proxy, when `trust_forwarded` is set)
+/// the address the proxy reports in `Forwarded` / `X-Forwarded-For`.
+pub fn client_address(req: &actix_web::HttpRequest, trust_forwarded: bool) -> String {
+    let info = req.connection_info();
+    let addr = if trust_forwarded { info.realip_remote_addr() } else { info.peer_addr() };
+    let addr = addr.unwrap_or("unknown");
+    // A socket address without its port; a bare IP (or IPv6 in brackets) as it is.
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => addr.chars().take(64).collect(),
     }
 }
 

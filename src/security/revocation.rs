@@ -1,6 +1,14 @@
-//! Revoked tokens. The database is the source of truth (table `revocations`); each instance keeps a copy
-//! that it reloads every `SHUIWU_REVOCATION_REFRESH` (1 s by default) and updates at once for revocations
-//! it makes itself, so checking a token costs no database round trip.
+//! What ends tokens before they expire. The database is the source of truth; each instance keeps a copy that it
+//! reloads every `SHUIWU_REVOCATION_REFRESH` (1 s by default) and updates at once for changes it makes itself, so
+//! checking a token costs no database round trip.
+//!
+//! - **Single tokens** (`jti`): logout of a token outside a sign-in session (external issuers, operator tokens).
+//! - **Sessions**: every access token of one refresh-token family (logout; a used refresh token presented again).
+//! - **Accounts**: each local account and service account has a token epoch, bumped by a password change or reset,
+//!   a role or department change, deactivation or secret rotation; tokens of an older epoch, and every token of an
+//!   inactive account, are refused whatever their age.
+//!
+//! A revocation lasts until every token it covers has expired, leeway included.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -8,16 +16,27 @@ use std::sync::RwLock;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::jwt::{LEEWAY_SECS, MAX_TOKEN_LIFETIME_SECS};
 use super::Principal;
 use crate::db::schema::revocations::dsl as r;
+use crate::db::schema::{accounts, service_accounts};
 use crate::db::DbConn;
+
+/// An account's standing as authentication sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub epoch: i64,
+    pub active: bool,
+}
 
 #[derive(Default)]
 struct State {
-    /// jti → expiry (unix seconds)
+    /// scoped jti → expiry (unix seconds)
     jtis: HashMap<String, i64>,
-    /// subject → (tokens issued before this instant are void, entry expiry)
-    subjects: HashMap<String, (i64, i64)>,
+    /// session (refresh family) → expiry
+    sessions: HashMap<String, i64>,
+    /// local account or service account id → standing
+    accounts: HashMap<String, Standing>,
 }
 
 #[derive(Default)]
@@ -25,56 +44,105 @@ pub struct Revocations {
     state: RwLock<State>,
 }
 
+/// The key a jti is revoked under: a local token's jti, or `issuer#jti` for an external issuer's.
+pub fn jti_key(p: &Principal) -> String {
+    if p.local {
+        p.jti.clone()
+    } else {
+        format!("{}#{}", p.issuer, p.jti)
+    }
+}
+
 impl Revocations {
-    pub fn is_revoked(&self, p: &Principal) -> bool {
+    /// Why the token must be refused, if it must.
+    pub fn refusal(&self, p: &Principal) -> Option<&'static str> {
         let s = self.state.read().expect("revocation lock poisoned");
-        s.jtis.contains_key(&p.jti) || s.subjects.get(&p.sub).is_some_and(|(nbf, _)| p.iat < *nbf)
+        if s.jtis.contains_key(&jti_key(p)) {
+            return Some("the token has been revoked");
+        }
+        if p.local {
+            if p.session.as_ref().is_some_and(|sid| s.sessions.contains_key(sid)) {
+                return Some("the session has ended");
+            }
+            if let Some(standing) = s.accounts.get(&p.sub) {
+                if !standing.active {
+                    return Some("the account is deactivated");
+                }
+                if p.epoch < standing.epoch {
+                    return Some("the token was issued before the account's password or roles changed");
+                }
+            }
+        }
+        None
     }
 
-    pub fn note_jti(&self, jti: &str, exp: i64) {
-        self.state.write().expect("revocation lock poisoned").jtis.insert(jti.to_string(), exp);
+    pub fn note_jti(&self, key: &str, until: i64) {
+        self.state.write().expect("revocation lock poisoned").jtis.insert(key.to_string(), until);
     }
 
-    pub fn note_subject(&self, sub: &str, not_before: i64, exp: i64) {
+    pub fn note_session(&self, sid: &str, until: i64) {
+        self.state.write().expect("revocation lock poisoned").sessions.insert(sid.to_string(), until);
+    }
+
+    /// Records an account's new standing (after the transaction that changed it committed).
+    pub fn note_standing(&self, id: &str, standing: Standing) {
         let mut s = self.state.write().expect("revocation lock poisoned");
-        let entry = s.subjects.entry(sub.to_string()).or_insert((not_before, exp));
-        *entry = (entry.0.max(not_before), entry.1.max(exp));
+        let entry = s.accounts.entry(id.to_string()).or_insert(standing);
+        if standing.epoch >= entry.epoch {
+            *entry = standing;
+        }
     }
 
-    /// Merges in every unexpired revocation from the database and forgets expired ones.
+    /// Reloads every unexpired revocation and every account's standing, forgetting expired entries.
     pub fn reload(&self, conn: &mut DbConn) -> QueryResult<()> {
         let now = crate::db::now();
-        let rows: Vec<(String, String, Option<NaiveDateTime>, NaiveDateTime)> = r::revocations
-            .filter(r::expires_at.gt(now))
-            .select((r::kind, r::value, r::not_before, r::expires_at))
+        let rows: Vec<(String, String, NaiveDateTime)> =
+            r::revocations.filter(r::expires_at.gt(now)).select((r::kind, r::value, r::expires_at)).load(conn)?;
+        let staff: Vec<(String, i64, bool)> =
+            accounts::table.select((accounts::id, accounts::token_epoch, accounts::active)).load(conn)?;
+        let services: Vec<(String, i64, bool)> = service_accounts::table
+            .select((service_accounts::id, service_accounts::token_epoch, service_accounts::active))
             .load(conn)?;
         let now_s = now.and_utc().timestamp();
         let mut s = self.state.write().expect("revocation lock poisoned");
         s.jtis.retain(|_, exp| *exp > now_s);
-        s.subjects.retain(|_, (_, exp)| *exp > now_s);
-        drop(s);
-        for (kind, value, not_before, expires_at) in rows {
+        s.sessions.retain(|_, exp| *exp > now_s);
+        for (kind, value, expires_at) in rows {
             let exp = expires_at.and_utc().timestamp();
-            match (kind.as_str(), not_before) {
-                ("jti", _) => self.note_jti(&value, exp),
-                ("sub", Some(nbf)) => self.note_subject(&value, nbf.and_utc().timestamp(), exp),
-                _ => {}
+            match kind.as_str() {
+                "jti" => s.jtis.insert(value, exp),
+                _ => s.sessions.insert(value, exp),
+            };
+        }
+        // An epoch this instance noted after the rows above were read is newer than what they say: keep it.
+        let mut accounts: HashMap<String, Standing> =
+            staff.into_iter().chain(services).map(|(id, epoch, active)| (id, Standing { epoch, active })).collect();
+        for (id, noted) in &s.accounts {
+            if let Some(loaded) = accounts.get_mut(id) {
+                if noted.epoch > loaded.epoch {
+                    *loaded = *noted;
+                }
             }
         }
+        s.accounts = accounts;
         Ok(())
     }
 }
 
-/// Records that the token `jti` is void until it would have expired anyway.
-pub fn revoke_jti(conn: &mut DbConn, jti: &str, exp: i64) -> QueryResult<()> {
+/// Until when a revocation must last to outlive tokens expiring at `latest_exp` (unix seconds): they are
+/// accepted for the leeway after it.
+pub fn cover_until(latest_exp: i64) -> i64 {
+    latest_exp.min(chrono::Utc::now().timestamp() + MAX_TOKEN_LIFETIME_SECS) + LEEWAY_SECS + 5
+}
+
+fn insert(conn: &mut DbConn, kind: &str, value: &str, until: i64) -> QueryResult<()> {
     let now = crate::db::now();
-    let expires_at = chrono::DateTime::from_timestamp(exp, 0).map(|d| d.naive_utc()).unwrap_or(now);
+    let expires_at = chrono::DateTime::from_timestamp(until, 0).map(|d| d.naive_utc()).unwrap_or(now);
     diesel::insert_into(r::revocations)
         .values((
             r::id.eq(uuid::Uuid::now_v7().to_string()),
-            r::kind.eq("jti"),
-            r::value.eq(jti),
-            r::not_before.eq(None::<NaiveDateTime>),
+            r::kind.eq(kind),
+            r::value.eq(value),
             r::expires_at.eq(expires_at),
             r::created_at.eq(now),
         ))
@@ -82,21 +150,19 @@ pub fn revoke_jti(conn: &mut DbConn, jti: &str, exp: i64) -> QueryResult<()> {
     Ok(())
 }
 
-/// Voids every token of `sub` issued up to now (account deactivated or its roles changed).
-/// Returns (not_before, expiry) as unix seconds for the local cache.
-pub fn revoke_subject(conn: &mut DbConn, sub: &str, max_token_ttl: std::time::Duration) -> QueryResult<(i64, i64)> {
-    let now = crate::db::now();
-    let not_before = now + chrono::TimeDelta::seconds(1);
-    let expires_at = now + chrono::TimeDelta::from_std(max_token_ttl).unwrap_or(chrono::TimeDelta::hours(1));
-    diesel::insert_into(r::revocations)
-        .values((
-            r::id.eq(uuid::Uuid::now_v7().to_string()),
-            r::kind.eq("sub"),
-            r::value.eq(sub),
-            r::not_before.eq(Some(not_before)),
-            r::expires_at.eq(expires_at),
-            r::created_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok((not_before.and_utc().timestamp(), expires_at.and_utc().timestamp()))
+/// Voids one token (its scoped jti, see [`jti_key`]) until `until` (unix seconds).
+pub fn revoke_jti(conn: &mut DbConn, key: &str, until: i64) -> QueryResult<()> {
+    insert(conn, "jti", key, until)
+}
+
+/// Voids every access token of a sign-in session until `until` (once: an ended session stays ended).
+pub fn revoke_session(conn: &mut DbConn, sid: &str, until: i64) -> QueryResult<()> {
+    let ended = diesel::select(diesel::dsl::exists(
+        r::revocations.filter(r::kind.eq("session").and(r::value.eq(sid)).and(r::expires_at.gt(crate::db::now()))),
+    ))
+    .get_result::<bool>(conn)?;
+    if ended {
+        return Ok(());
+    }
+    insert(conn, "session", sid, until)
 }

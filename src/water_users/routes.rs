@@ -13,15 +13,15 @@ use crate::domain::text::Checks;
 use crate::domain::CreditCode;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, Page, PageQuery, PathId};
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
 use crate::write::{self, Change, Reply};
 
 policy!(
-    /// Everyone may read the registry.
-    WaterUsersRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+    /// The sections that work with water users, field inspectors and the platform (API.md §3; legal reads cases).
+    WaterUsersRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Inspector, Platform, Auditor]
 );
 policy!(
     /// The sections that register water users.
@@ -93,17 +93,16 @@ fn check_credit_code(c: &mut Checks, value: &str) -> String {
 
 /// List and search water users.
 #[utoipa::path(tag = "water-users", params(PageQuery, WaterUserFilter),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "Water users in registration order", body = Page<WaterUser>)))]
 #[get("/water-users")]
 async fn list(
     state: web::Data<AppState>,
     _caller: Authorized<WaterUsersRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<WaterUserFilter>,
+    query: ListQuery<WaterUserFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<String> = page.params()?;
-    let f = filter.into_inner();
+    let p: PageParams<String> = query.page.params()?;
+    let f = query.filter;
     let result = state
         .db
         .run(move |conn| {
@@ -171,13 +170,13 @@ async fn create(
 
 /// One water user.
 #[utoipa::path(tag = "water-users", params(("id" = String, Path)),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "The water user", body = WaterUser, headers(("ETag" = String)))))]
 #[get("/water-users/{id}")]
 async fn get_one(
     state: web::Data<AppState>,
     _caller: Authorized<WaterUsersRead>,
-    id: web::Path<String>,
+    id: PathId,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let user = state.db.run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
@@ -195,7 +194,7 @@ async fn get_one(
 async fn update(
     state: web::Data<AppState>,
     caller: Authorized<WaterUsersWrite>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<WaterUserPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -256,7 +255,7 @@ async fn update(
 async fn remove(
     state: web::Data<AppState>,
     caller: Authorized<WaterUsersWrite>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
 ) -> ApiResult<HttpResponse> {
     let ctx = caller.ctx();

@@ -13,15 +13,15 @@ use crate::domain::text::Checks;
 use crate::domain::water::SourceType;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, Page, PageQuery, PathId};
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
 use crate::write::{self, Change, Record, Reply};
 
 policy!(
-    /// Everyone reads zones.
-    ZonesRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+    /// The sections that work with permits and fees, and the platform (API.md §3: not legal, not field inspectors).
+    ZonesRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Platform, Auditor]
 );
 policy!(
     /// Zones are configuration.
@@ -61,17 +61,16 @@ pub struct ZoneFilter {
 
 /// List zones with their approved totals and utilisation.
 #[utoipa::path(tag = "water-zones", params(PageQuery, ZoneFilter),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Zones", body = Page<Zone>)))]
 #[get("/water-zones")]
 async fn list(
     state: web::Data<AppState>,
     caller: Authorized<ZonesRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<ZoneFilter>,
+    query: ListQuery<ZoneFilter>,
 ) -> ApiResult<HttpResponse> {
-    let p: PageParams<String> = page.params()?;
-    let f = filter.into_inner();
+    let p: PageParams<String> = query.page.params()?;
+    let f = query.filter;
     let today = caller.now.today;
     let result = state
         .db
@@ -110,9 +109,7 @@ async fn create(
     let b = body.0;
     let mut c = Checks::new();
     let name = c.required("name", &b.name, 200);
-    if b.allowable_m3_per_year < 0 {
-        c.fail("allowable_m3_per_year", "must not be negative");
-    }
+    c.volume("allowable_m3_per_year", b.allowable_m3_per_year);
     c.finish()?;
     let now = caller.now.at;
     let row = ZoneRow {
@@ -136,14 +133,10 @@ async fn create(
 
 /// One zone.
 #[utoipa::path(tag = "water-zones", params(("id" = String, Path)),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "The zone", body = Zone, headers(("ETag" = String)))))]
 #[get("/water-zones/{id}")]
-async fn get_one(
-    state: web::Data<AppState>,
-    caller: Authorized<ZonesRead>,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
+async fn get_one(state: web::Data<AppState>, caller: Authorized<ZonesRead>, id: PathId) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = caller.now;
     let zone = state
@@ -165,7 +158,7 @@ async fn get_one(
 async fn update(
     state: web::Data<AppState>,
     caller: Authorized<ZonesWrite>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<ZonePatch>,
 ) -> ApiResult<HttpResponse> {
@@ -173,8 +166,8 @@ async fn update(
     let b = body.0;
     let mut c = Checks::new();
     let name = b.name.as_deref().map(|v| c.required("name", v, 200));
-    if b.allowable_m3_per_year.is_some_and(|v| v < 0) {
-        c.fail("allowable_m3_per_year", "must not be negative");
+    if let Some(v) = b.allowable_m3_per_year {
+        c.volume("allowable_m3_per_year", v);
     }
     c.finish()?;
     let ctx = caller.ctx();

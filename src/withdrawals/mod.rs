@@ -24,6 +24,14 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Who entered a reading: staff, or the provincial platform (which may not overwrite staff readings).
+    pub enum Source {
+        Staff = ("staff", "工作人员录入"),
+        Platform = ("platform", "省级平台推送"),
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = withdrawals, treat_none_as_default_value = false)]
 pub struct WithdrawalRow {
@@ -39,11 +47,14 @@ pub struct WithdrawalRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub source: String,
+    pub over_capacity: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a0c4-0000-7000-8000-000000000201", "permit_id": "0193a0c4-0000-7000-8000-000000000101",
-    "period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台", "note": null,
+    "period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台", "source": "platform",
+    "over_capacity": false, "note": null,
     "revision": 1, "superseded": false, "created_at": "2026-04-02T01:00:00Z", "updated_at": "2026-04-02T01:00:00Z", "version": 1}))]
 pub struct Withdrawal {
     pub id: String,
@@ -52,7 +63,11 @@ pub struct Withdrawal {
     pub period: String,
     pub volume_m3: i64,
     pub method: Method,
+    /// Who reported it: the caller's username (set by the service).
     pub reported_by: String,
+    pub source: Source,
+    /// Above what the permit can draw that month (daily maximum × days in force), recorded on confirmation.
+    pub over_capacity: bool,
     pub note: Option<String>,
     /// 1 for the first report of the month, +1 for each correction.
     pub revision: i32,
@@ -76,6 +91,8 @@ impl From<&WithdrawalRow> for Withdrawal {
             volume_m3: r.volume_m3,
             method: Method::parse(&r.method).unwrap_or(Method::ManualReading),
             reported_by: r.reported_by.clone(),
+            source: Source::parse(&r.source).unwrap_or(Source::Staff),
+            over_capacity: r.over_capacity,
             note: r.note.clone(),
             revision: r.revision,
             superseded: r.superseded,
@@ -120,7 +137,9 @@ pub fn volume_for(
                     "the permit states no daily maximum to charge by (max_capacity)",
                 )
             })?;
-            let computed = daily * ((days.1 - days.0).num_days() + 1);
+            let computed = capacity(daily, days).ok_or_else(|| {
+                ApiError::invalid("volume_m3", "daily maximum × days exceeds the largest volume (10¹² m³)")
+            })?;
             match reported {
                 Some(v) if v != computed => Err(ApiError::invalid(
                     "volume_m3",
@@ -135,6 +154,17 @@ pub fn volume_for(
             None => Err(ApiError::invalid("volume_m3", "is required unless method is max_capacity")),
         },
     }
+}
+
+/// Daily maximum × days, if within the largest volume.
+fn capacity(daily: i64, days: (NaiveDate, NaiveDate)) -> Option<i64> {
+    daily.checked_mul((days.1 - days.0).num_days() + 1).filter(|v| *v <= crate::domain::MAX_VOLUME_M3)
+}
+
+/// True when `volume` is more than the permit can physically draw on the days it was in force (daily maximum ×
+/// days); false when it states no daily maximum.
+pub fn exceeds_capacity(permit: &PermitRow, volume: i64, days: (NaiveDate, NaiveDate)) -> bool {
+    permit.daily_max_volume_m3.is_some_and(|daily| capacity(daily, days).is_none_or(|cap| volume > cap))
 }
 
 /// The permit and its current record for `period`, if any, in one round trip (the write path's only read).

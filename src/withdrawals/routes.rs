@@ -7,7 +7,9 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{active_days, permit_with_current, volume_for, Method, Withdrawal, WithdrawalRow};
+use super::{
+    active_days, exceeds_capacity, permit_with_current, volume_for, Method, Source, Withdrawal, WithdrawalRow,
+};
 use crate::audit::{self, EntityType, Event};
 use crate::db::is_unique_violation;
 use crate::db::schema::withdrawals as wd;
@@ -15,7 +17,8 @@ use crate::domain::dates::Month;
 use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
-use crate::http::{respond, ApiJson, IfMatch, Page, PageQuery};
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, Page, PageQuery, PathId};
+use crate::identity::Role;
 use crate::permits;
 use crate::policy;
 use crate::security::Authorized;
@@ -23,8 +26,8 @@ use crate::state::AppState;
 use crate::write::Reply;
 
 policy!(
-    /// Everyone reads withdrawals.
-    WithdrawalsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Legal, Inspector, Platform, Auditor]
+    /// The sections that work with permits and fees, and the platform (API.md §3: not legal, not field inspectors).
+    WithdrawalsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Platform, Auditor]
 );
 policy!(
     /// 水资源管理科, and the provincial platform pushing online-meter readings.
@@ -37,16 +40,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台"}))]
+#[schema(example = json!({"period": "2026-03", "volume_m3": 41250, "method": "online_meter"}))]
 pub struct NewWithdrawal {
     /// The month, `YYYY-MM`; inside the permit's validity, not in the future.
     pub period: String,
-    /// Omit for `max_capacity` (computed as daily maximum × days).
+    /// 0 ..= 10¹² m³. Omit for `max_capacity` (computed as daily maximum × days).
     pub volume_m3: Option<i64>,
+    /// The provincial platform reports `online_meter` readings only.
     pub method: Method,
-    /// Who reported it (default: the caller).
-    pub reported_by: Option<String>,
     pub note: Option<String>,
+    /// Accept a reading above what the permit can physically draw (daily maximum × days in force): otherwise it
+    /// is refused with 409 `exceeds_permit_capacity`. Accepted readings are marked `over_capacity`.
+    pub over_capacity_confirmed: Option<bool>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -75,13 +80,13 @@ fn month_param(field: &str, v: Option<&str>) -> ApiResult<Option<String>> {
         ("If-Match" = Option<String>, Header, description = "Optional: the permit's ETag")),
     request_body = NewWithdrawal, security(("bearer" = ["water_resources", "platform"])),
     responses((status = 201, description = "Recorded", body = Withdrawal, headers(("ETag" = String))),
-        (status = 409, description = "The permit was not active that month (`permit_not_active`), has no daily maximum for `max_capacity` (`no_daily_maximum`), or a concurrent report won (`conflict`)",
+        (status = 409, description = "The permit was not active that month (`permit_not_active`), has no daily maximum for `max_capacity` (`no_daily_maximum`), the reading exceeds what the permit can draw (`exceeds_permit_capacity`), the platform sent another method than `online_meter` (`online_meter_only`) or would overwrite a staff reading (`staff_reading_protected`), or a concurrent report won (`conflict`)",
             body = crate::error::Problem, content_type = "application/problem+json")))]
 #[post("/permits/{id}/withdrawals")]
 async fn record(
     state: web::Data<AppState>,
     caller: Authorized<WithdrawalsWrite>,
-    id: web::Path<String>,
+    id: PathId,
     if_match: IfMatch,
     body: ApiJson<NewWithdrawal>,
 ) -> ApiResult<HttpResponse> {
@@ -91,15 +96,24 @@ async fn record(
     if month.is_none() {
         c.fail("period", "must be a month, YYYY-MM");
     }
-    let reported_by = c.optional("reported_by", b.reported_by.as_deref(), 100);
-    let note = c.optional("note", b.note.as_deref(), 1000);
+    let note = c.optional_text("note", b.note.as_deref(), 1000);
+    if let Some(v) = b.volume_m3 {
+        c.volume("volume_m3", v);
+    }
     c.finish()?;
     let month = month.expect("checked");
     if month > Month::of(caller.now.today) {
         return Err(ApiError::invalid("period", "must not lie in the future"));
     }
-    let reported_by =
-        reported_by.or_else(|| caller.principal.username.clone()).unwrap_or_else(|| caller.principal.sub.clone());
+    // Who reported it is the caller, never what the body says; a platform's readings are marked as such.
+    let reported_by = caller.principal.username.clone().unwrap_or_else(|| caller.principal.sub.clone());
+    let source = if caller.principal.roles.contains(&Role::Platform) { Source::Platform } else { Source::Staff };
+    if source == Source::Platform && b.method != Method::OnlineMeter {
+        return Err(ApiError::conflict(
+            ErrorCode::OnlineMeterOnly,
+            "the provincial platform reports online_meter readings only",
+        ));
+    }
     let ctx = caller.ctx();
     let permit_id = id.into_inner();
     state
@@ -110,7 +124,23 @@ async fn record(
             let days = active_days(&permit, month).ok_or_else(|| {
                 ApiError::conflict(ErrorCode::PermitNotActive, format!("the permit was not in force in {month}"))
             })?;
+            if source == Source::Platform && previous.as_ref().is_some_and(|p| p.source == Source::Staff.as_str()) {
+                return Err(ApiError::conflict(
+                    ErrorCode::StaffReadingProtected,
+                    format!("the reading for {month} was entered by staff; only staff may correct it"),
+                ));
+            }
             let volume = volume_for(&permit, b.method, b.volume_m3, days)?;
+            let over_capacity = exceeds_capacity(&permit, volume, days);
+            if over_capacity && b.over_capacity_confirmed != Some(true) {
+                return Err(ApiError::conflict(
+                    ErrorCode::ExceedsPermitCapacity,
+                    format!(
+                        "{volume} m³ is more than the permit can draw in {month} (daily maximum × days in force); \
+                         check the reading, or send over_capacity_confirmed: true to record it anyway"
+                    ),
+                ));
+            }
             let now = ctx.now.at;
             if let Some(prev) = &previous {
                 diesel::update(wd::table.find(&prev.id))
@@ -130,6 +160,8 @@ async fn record(
                 created_at: now,
                 updated_at: now,
                 version: 1,
+                source: source.as_str().into(),
+                over_capacity,
             };
             diesel::insert_into(wd::table).values(&row).execute(conn).map_err(|e| {
                 if is_unique_violation(&e) {
@@ -177,36 +209,34 @@ async fn record(
 
 /// A permit's withdrawals by month (current revisions unless `include_superseded`).
 #[utoipa::path(tag = "withdrawals", params(("id" = String, Path, description = "Permit id"), PageQuery, WithdrawalFilter),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
 #[get("/permits/{id}/withdrawals")]
 async fn list_for_permit(
     state: web::Data<AppState>,
     caller: Authorized<WithdrawalsRead>,
-    id: web::Path<String>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<WithdrawalFilter>,
+    id: PathId,
+    query: ListQuery<WithdrawalFilter>,
 ) -> ApiResult<HttpResponse> {
-    let mut f = filter.into_inner();
+    let mut f = query.filter;
     f.permit_id = Some(id.into_inner());
-    query(state, &caller, page.into_inner(), f, true).await
+    list_rows(state, &caller, query.page, f, true).await
 }
 
 /// Withdrawals across permits (current revisions unless `include_superseded`).
 #[utoipa::path(tag = "withdrawals", params(PageQuery, WithdrawalFilter),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
 #[get("/withdrawals")]
 async fn list(
     state: web::Data<AppState>,
     caller: Authorized<WithdrawalsRead>,
-    page: web::Query<PageQuery>,
-    filter: web::Query<WithdrawalFilter>,
+    query: ListQuery<WithdrawalFilter>,
 ) -> ApiResult<HttpResponse> {
-    query(state, &caller, page.into_inner(), filter.into_inner(), false).await
+    list_rows(state, &caller, query.page, query.filter, false).await
 }
 
-async fn query(
+async fn list_rows(
     state: web::Data<AppState>,
     _caller: &crate::security::Caller,
     page: PageQuery,
@@ -260,13 +290,13 @@ async fn query(
 
 /// One withdrawal record (any revision).
 #[utoipa::path(tag = "withdrawals", params(("id" = String, Path)),
-    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "The record", body = Withdrawal, headers(("ETag" = String)))))]
 #[get("/withdrawals/{id}")]
 async fn get_one(
     state: web::Data<AppState>,
     _caller: Authorized<WithdrawalsRead>,
-    id: web::Path<String>,
+    id: PathId,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let row = state

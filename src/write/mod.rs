@@ -15,7 +15,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::QueryResult;
 use serde::Serialize;
 
-pub use reply::{transact, Reply};
+pub use reply::{transact, transact_then, Reply};
 
 use crate::audit::{self, AuditCtx, EntityType, Event};
 use crate::clock::Now;

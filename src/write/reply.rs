@@ -77,19 +77,28 @@ pub async fn transact<F>(db: &Db, f: F) -> ApiResult<HttpResponse>
 where
     F: FnOnce(&mut DbConn) -> ApiResult<Reply> + Send + 'static,
 {
+    Ok(transact_then(db, move |conn| Ok((f(conn)?, ()))).await?.0)
+}
+
+/// Like [`transact`], also handing back what the write returns beside its reply (for work after the commit).
+pub async fn transact_then<T, F>(db: &Db, f: F) -> ApiResult<(HttpResponse, T)>
+where
+    F: FnOnce(&mut DbConn) -> ApiResult<(Reply, T)> + Send + 'static,
+    T: Send + 'static,
+{
     let claim = idempotency::current_claim();
     let inside = claim.clone();
-    let reply = db
+    let (reply, value) = db
         .write(move |conn| {
-            let reply = f(conn)?;
+            let (reply, value) = f(conn)?;
             if let Some(claim) = &inside {
                 claim.finish_in(conn, &reply)?;
             }
-            Ok(reply)
+            Ok((reply, value))
         })
         .await?;
     if let Some(claim) = claim {
         claim.committed();
     }
-    Ok(reply.into_response())
+    Ok((reply.into_response(), value))
 }

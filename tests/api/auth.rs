@@ -37,7 +37,8 @@ async fn login_me_refresh_logout(app: TestApp) {
     assert_ne!(refresh2, refresh);
     assert_eq!(app.get("/api/v1/auth/me").bearer(&access2).send().await.status, 200);
 
-    // Replaying the spent token is refused and voids the whole family, including refresh2.
+    // Replaying the spent token is refused and ends the whole session: refresh2, and the session's access tokens.
+    let other = app.login("admin", ADMIN_PASSWORD).await.body["access_token"].as_str().unwrap().to_string();
     app.post("/api/v1/auth/refresh")
         .json(&json!({"refresh_token": refresh}))
         .send()
@@ -48,6 +49,8 @@ async fn login_me_refresh_logout(app: TestApp) {
         .send()
         .await
         .assert_problem(401, "unauthorized");
+    app.get("/api/v1/auth/me").bearer(&access).send().await.assert_problem(401, "unauthorized");
+    app.get("/api/v1/auth/me").bearer(&access2).send().await.assert_problem(401, "unauthorized");
 
     // Logout revokes the access token and its refresh token.
     let r3 = app.login("admin", ADMIN_PASSWORD).await;
@@ -62,10 +65,10 @@ async fn login_me_refresh_logout(app: TestApp) {
         .send()
         .await
         .assert_problem(401, "unauthorized");
-    // The revocation is in the database, for every instance.
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM revocations WHERE kind = 'jti'"), 1);
+    // The revocations (the replayed session, the signed-out one) are in the database, for every instance.
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM revocations WHERE kind = 'session'"), 2);
     // Other sessions are unaffected.
-    assert_eq!(app.get("/api/v1/auth/me").bearer(&access).send().await.status, 200);
+    assert_eq!(app.get("/api/v1/auth/me").bearer(&other).send().await.status, 200);
 }
 
 async fn failed_logins_are_throttled_and_audited(app: TestApp) {
@@ -84,7 +87,9 @@ async fn failed_logins_are_throttled_and_audited(app: TestApp) {
     // Even the right password waits while throttled.
     app.login("admin", ADMIN_PASSWORD).await.assert_problem(429, "rate_limited");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'login_failed'"), 6);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM login_failures"), 6);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM login_failures WHERE username_key LIKE 'user:admin|ip:%'"), 5);
+    // Throttled attempts are audited too, once a minute per key (a flood cannot grow the trail).
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'sign_in_throttled'"), 1);
 }
 
 fn claims(app: &TestApp) -> Claims {
@@ -102,6 +107,7 @@ fn claims(app: &TestApp) -> Claims {
         roles: vec!["admin".into()],
         username: None,
         sid: None,
+        epoch: 0,
     }
 }
 
@@ -166,13 +172,12 @@ async fn revoked_subject_tokens_are_refused(app: TestApp) {
     // A token revoked on another instance (written straight to the database) is refused after the reload.
     let token = app.token_for("remote-sub", &[Role::Auditor]);
     assert_eq!(app.get("/api/v1/water-users").bearer(&token).send().await.status, 200);
+    let jti = app.keys.verify(&token).unwrap().jti;
     let now = chrono::Utc::now().naive_utc();
-    let nbf = (now + chrono::TimeDelta::seconds(5)).format("%Y-%m-%d %H:%M:%S");
     let exp = (now + chrono::TimeDelta::hours(1)).format("%Y-%m-%d %H:%M:%S");
     let created = now.format("%Y-%m-%d %H:%M:%S");
     app.sql(&format!(
-        "INSERT INTO revocations (id, kind, value, not_before, expires_at, created_at) \
-         VALUES ('r1', 'sub', 'remote-sub', '{nbf}', '{exp}', '{created}')"
+        "INSERT INTO revocations (id, kind, value, expires_at, created_at) VALUES ('r1', 'jti', '{jti}', '{exp}', '{created}')"
     ));
     let mut refused = false;
     for _ in 0..40 {
@@ -194,7 +199,8 @@ async fn external_issuers_with_pinned_algorithms() {
         std::fs::copy(fixtures.join("rsa-public.pem"), dir.join("rsa.pem")).unwrap();
         let list = json!([
             {"issuer": "https://idp.gov.example", "algorithm": "EdDSA", "public_key_pem_file": "ed.pem"},
-            {"issuer": "https://platform.example", "algorithm": "RS256", "public_key_pem_file": "rsa.pem"}
+            {"issuer": "https://platform.example", "algorithm": "RS256", "public_key_pem_file": "rsa.pem",
+             "roles": ["platform", "water_resources"]}
         ]);
         std::fs::write(dir.join("issuers.json"), list.to_string()).unwrap();
         s.jwt_external_issuers = Some(dir.join("issuers.json"));
@@ -228,4 +234,30 @@ async fn external_issuers_with_pinned_algorithms() {
     // And the service's own issuer accepts HS256 only.
     let own = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims(&app), &ed).unwrap();
     app.get("/api/v1/auth/me").bearer(&own).send().await.assert_problem(401, "unauthorized");
+
+    // An issuer grants only the roles configured for it: never admin by default, here not auditor either.
+    let mut c3 = claims(&app);
+    c3.iss = "https://idp.gov.example".into();
+    c3.roles = vec!["admin".into(), "auditor".into()];
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &c3, &ed).unwrap();
+    assert_eq!(app.get("/api/v1/auth/me").bearer(&token).send().await.body["roles"], json!(["auditor"]));
+    app.post("/api/v1/departments")
+        .bearer(&token)
+        .json(&json!({"code": "x", "name": "x"}))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    let mut c4 = claims(&app);
+    c4.iss = "https://platform.example".into();
+    c4.roles = vec!["auditor".into(), "water_resources".into()];
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &c4, &rsa).unwrap();
+    assert_eq!(app.get("/api/v1/auth/me").bearer(&token).send().await.body["roles"], json!(["water_resources"]));
+    // Its subjects are kept apart from local ones: the trail records `issuer#subject`.
+    let created =
+        app.post("/api/v1/water-users").bearer(&token).json(&water_user_body("外部公司", REAL_CODES[4])).send().await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_events WHERE actor_sub = 'https://platform.example#someone'"),
+        1
+    );
 }

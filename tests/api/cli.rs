@@ -25,24 +25,52 @@ fn openapi_subcommand_prints_the_committed_spec() {
 
 #[test]
 fn token_subcommand_mints_a_valid_token() {
-    let out = shuiwu()
-        .args(["token", "--sub", "operator", "--department", "office", "--roles", "auditor,platform", "--ttl", "5m"])
-        .env("SHUIWU_JWT_SECRET", JWT_SECRET)
-        .output()
-        .unwrap();
+    let dir = std::env::temp_dir().join(format!("shuiwu-cli-{}", uuid::Uuid::now_v7().simple()));
+    let url = format!("sqlite://{}/shuiwu.db", dir.display());
+    let migrated = shuiwu().arg("migrate").env("SHUIWU_DATABASE_URL", &url).output().unwrap();
+    assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+    let token = |args: &[&str]| {
+        shuiwu()
+            .arg("token")
+            .args(args)
+            .env("SHUIWU_JWT_SECRET", JWT_SECRET)
+            .env("SHUIWU_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = token(&["--sub", "operator", "--department", "office", "--roles", "auditor,platform", "--ttl", "5m"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token = String::from_utf8(out.stdout).unwrap();
+    let minted = String::from_utf8(out.stdout).unwrap();
     let keys = shuiwu::security::TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
-    let p = keys.verify(token.trim()).expect("verifies");
+    let p = keys.verify(minted.trim()).expect("verifies");
     assert_eq!(p.sub, "operator");
     assert_eq!(p.roles, vec![shuiwu::identity::Role::Auditor, shuiwu::identity::Role::Platform]);
     assert!(p.exp - p.iat == 300);
-    let bad = shuiwu()
-        .args(["token", "--sub", "x", "--department", "office", "--roles", "wizard"])
-        .env("SHUIWU_JWT_SECRET", JWT_SECRET)
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    for bad in [
+        vec!["--sub", "x", "--department", "office", "--roles", "wizard"],
+        vec!["--sub", "x", "--department", "office", "--roles", "admin,finance"],
+        vec!["--sub", "x", "--department", "office", "--roles", "auditor", "--ttl", "10000y"],
+        vec!["--sub", "x", "--department", "office", "--roles", "auditor", "--ttl", "31days"],
+    ] {
+        assert!(!token(&bad).status.success(), "{bad:?}");
+    }
+    // An account's token carries its epoch; a deactivated account gets none.
+    let mut conn = shuiwu::db::DatabaseUrl::parse(&url).unwrap().establish().unwrap();
+    let admin_id: String = {
+        use diesel::prelude::*;
+        use shuiwu::db::schema::accounts::dsl as a;
+        a::accounts.select(a::id).first(&mut conn).unwrap()
+    };
+    assert!(token(&["--sub", &admin_id, "--department", "office", "--roles", "admin"]).status.success());
+    {
+        use diesel::prelude::*;
+        use shuiwu::db::schema::accounts::dsl as a;
+        diesel::update(a::accounts).set(a::active.eq(false)).execute(&mut conn).unwrap();
+    }
+    let refused = token(&["--sub", &admin_id, "--department", "office", "--roles", "admin"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("deactivated"));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use shuiwu::clock::Clock;
 use shuiwu::config::{Secret, Settings};
 use shuiwu::db::{DatabaseUrl, DbConn};
 use shuiwu::identity::Role;
+use shuiwu::security::jwt::Subject;
 use shuiwu::security::TokenKeys;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -249,7 +250,8 @@ impl TestApp {
     }
 
     pub fn token_for(&self, sub: &str, roles: &[Role]) -> String {
-        self.keys.issue(sub, Some(sub), "office", roles, Duration::from_secs(600)).0
+        let subject = Subject { sub, username: Some(sub), department: "office", roles, epoch: 0, session: None };
+        self.keys.issue(&subject, Duration::from_secs(600)).0
     }
 
     /// Signs in through the API and returns the token response.

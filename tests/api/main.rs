@@ -13,4 +13,5 @@ mod machinery;
 mod openapi;
 mod permits;
 mod roles;
+mod security;
 mod water_users;

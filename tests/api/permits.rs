@@ -552,28 +552,49 @@ async fn withdrawals_revisions_and_activity(app: TestApp) {
     let id = p["id"].as_str().unwrap();
     let path = format!("/api/v1/permits/{id}/withdrawals");
     let month = shuiwu::domain::dates::Month::of(today() - Days::days(20));
+    // The provincial platform reports the online meter's reading; who reported it is the caller.
+    let platform = app.token_for("province", &[Role::Platform]);
     let r = app
         .post(&path)
-        .bearer(&s.clerk)
-        .json(&json!({"period": month.to_string(), "volume_m3": 800, "method": "manual_reading"}))
+        .bearer(&platform)
+        .json(&json!({"period": month.to_string(), "volume_m3": 800, "method": "online_meter"}))
         .send()
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!(r.body["revision"], 1);
-    assert_eq!(r.body["reported_by"], "clerk");
+    assert_eq!(
+        (&r.body["revision"], &r.body["reported_by"], &r.body["source"]),
+        (&json!(1), &json!("province"), &json!("platform"))
+    );
     let first_id = r.body["id"].as_str().unwrap().to_string();
-    // The platform corrects it from the online meter: a new revision; the old one is kept.
-    let platform = app.token_for("province", &[Role::Platform]);
+    // Staff correct it from a manual reading: a new revision; the old one is kept. `reported_by` is never taken
+    // from the body.
+    let forged =
+        json!({"period": month.to_string(), "volume_m3": 812, "method": "manual_reading", "reported_by": "某人"});
+    app.post(&path).bearer(&s.clerk).json(&forged).send().await.assert_problem(400, "validation_failed");
     let c = app
         .post(&path)
-        .bearer(&platform)
-        .json(
-            &json!({"period": month.to_string(), "volume_m3": 812, "method": "online_meter", "reported_by": "省平台"}),
-        )
+        .bearer(&s.clerk)
+        .json(&json!({"period": month.to_string(), "volume_m3": 812, "method": "manual_reading"}))
         .send()
         .await;
     assert_eq!(c.status, 201, "{}", c.text);
-    assert_eq!(c.body["revision"], 2);
+    assert_eq!(
+        (&c.body["revision"], &c.body["reported_by"], &c.body["source"]),
+        (&json!(2), &json!("clerk"), &json!("staff"))
+    );
+    // The platform may not overwrite a staff reading, nor report anything but online-meter readings.
+    app.post(&path)
+        .bearer(&platform)
+        .json(&json!({"period": month.to_string(), "volume_m3": 1, "method": "online_meter"}))
+        .send()
+        .await
+        .assert_problem(409, "staff_reading_protected");
+    app.post(&path)
+        .bearer(&platform)
+        .json(&json!({"period": month.to_string(), "volume_m3": 1, "method": "manual_reading"}))
+        .send()
+        .await
+        .assert_problem(409, "online_meter_only");
     let current = app.get(&path).bearer(&s.clerk).send().await;
     assert_eq!(current.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(current.body["items"][0]["volume_m3"], 812);

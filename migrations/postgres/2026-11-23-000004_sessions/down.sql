@@ -1,0 +1,10 @@
+ALTER TABLE withdrawals DROP COLUMN over_capacity;
+ALTER TABLE withdrawals DROP COLUMN source;
+ALTER TABLE revocations ADD COLUMN not_before TIMESTAMP;
+DELETE FROM revocations WHERE kind = 'session';
+ALTER TABLE revocations DROP CONSTRAINT revocations_kind_check;
+ALTER TABLE revocations ADD CONSTRAINT revocations_kind_check CHECK (kind IN ('jti', 'sub'));
+DROP INDEX refresh_tokens_subject;
+ALTER TABLE refresh_tokens DROP COLUMN epoch;
+ALTER TABLE service_accounts DROP COLUMN token_epoch;
+ALTER TABLE accounts DROP COLUMN token_epoch;
