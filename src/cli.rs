@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::identity::{check_roles, Holder, Role};
+use crate::messages::{Lang, Msg};
 use crate::security::jwt::{load_jwt_secret, Subject, MAX_TOKEN_LIFETIME_SECS};
 use crate::security::revocation::Standing;
 use crate::security::TokenKeys;
@@ -70,7 +71,7 @@ pub fn run() -> Result<(), String> {
                 None if parsed.contains(&Role::Platform) => Holder::Service,
                 None => Holder::Staff,
             };
-            check_roles(&parsed, holder)?;
+            check_roles(&parsed, holder).map_err(|r| Msg::Roles(r).render(Lang::En))?;
             let epoch = match standing {
                 Some((_, s)) if !s.active => return Err(format!("{sub} is a deactivated account")),
                 Some((_, s)) => s.epoch,

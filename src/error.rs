@@ -7,6 +7,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::messages::{Lang, Msg};
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Declares the error codes: the variant, its stable snake_case code, and its title in English and Chinese.
@@ -33,6 +35,13 @@ macro_rules! error_codes {
             /// The problem's `title` in Chinese.
             pub fn title_zh(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $zh),+ }
+            }
+
+            pub fn title(self, lang: Lang) -> &'static str {
+                match lang {
+                    Lang::Zh => self.title_zh(),
+                    Lang::En => self.title_en(),
+                }
             }
         }
     };
@@ -75,37 +84,52 @@ error_codes! {
 }
 
 /// One invalid field (or CSV line) of a request.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
     /// JSON path of the field, e.g. `credit_code` or `location.lat`; a query parameter's name.
     pub field: String,
-    pub message: String,
+    pub message: Msg,
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+    pub fn new(field: impl Into<String>, message: Msg) -> Self {
+        Self { field: field.into(), message }
     }
+}
+
+/// One invalid field as a problem lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// 字段 — JSON path of the field (`credit_code`, `location.lat`), or a query parameter's name.
+    pub field: String,
+    /// 说明 — what is wrong, in the request's language.
+    pub message: String,
 }
 
 /// RFC 9457 problem details, as every error response carries them.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
-    "type": "https://shuiwu.example/problems/validation_failed", "title": "Validation failed", "status": 400,
-    "detail": "region_code: must be 6 digits", "code": "validation_failed", "request_id": "01938c1e-7a52-7c4e-9d43-1e8a0c1f2b3d",
-    "errors": [{"field": "region_code", "message": "must be 6 digits"}]
+    "type": "https://shuiwu.example/problems/validation_failed", "title": "请求参数有误", "status": 400,
+    "detail": "region_code：须为 6 位行政区划代码", "code": "validation_failed", "request_id": "01938c1e-7a52-7c4e-9d43-1e8a0c1f2b3d",
+    "errors": [{"field": "region_code", "message": "须为 6 位行政区划代码"}]
 }))]
 pub struct Problem {
+    /// 问题类型 — a URI naming the kind of problem (one per `code`).
     #[serde(rename = "type")]
     pub type_: String,
+    /// 标题 — short summary, in the request's language (Chinese unless `Accept-Language` prefers English).
     pub title: String,
+    /// HTTP 状态码 — the HTTP status.
     pub status: u16,
+    /// 详情 — what happened in this request, in the request's language.
     pub detail: String,
+    /// 错误代码 — stable code, the same in every language.
     pub code: ErrorCode,
-    /// The request's `X-Request-Id`.
+    /// 请求编号 — the request's `X-Request-Id`.
     pub request_id: Option<String>,
+    /// 字段错误 — for validation: every invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Vec<FieldError>>,
+    pub errors: Option<Vec<FieldProblem>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,10 +138,10 @@ pub enum ApiError {
     #[error("validation failed")]
     Validation { code: ErrorCode, errors: Vec<FieldError> },
     /// 400 for a malformed request that is not about one field (bad JSON syntax).
-    #[error("bad request: {detail}")]
-    BadRequest { code: ErrorCode, detail: String },
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
+    #[error("bad request: {detail:?}")]
+    BadRequest { code: ErrorCode, detail: Msg },
+    #[error("unauthorized: {0:?}")]
+    Unauthorized(Msg),
     #[error("forbidden")]
     Forbidden,
     #[error("not found")]
@@ -125,8 +149,8 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed { allow: Vec<String> },
     /// 409: a business rule refused the request; `code` says which.
-    #[error("conflict {code:?}: {detail}")]
-    Conflict { code: ErrorCode, detail: String },
+    #[error("conflict {code:?}: {detail:?}")]
+    Conflict { code: ErrorCode, detail: Msg },
     #[error("precondition failed")]
     PreconditionFailed,
     #[error("precondition required")]
@@ -150,16 +174,16 @@ impl ApiError {
         Self::Internal(msg.into())
     }
 
-    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self::Conflict { code, detail: detail.into() }
+    pub fn conflict(code: ErrorCode, detail: Msg) -> Self {
+        Self::Conflict { code, detail }
     }
 
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, message: Msg) -> Self {
         Self::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new(field, message)] }
     }
 
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::BadRequest { code: ErrorCode::BadRequest, detail: detail.into() }
+    pub fn bad_request(detail: Msg) -> Self {
+        Self::BadRequest { code: ErrorCode::BadRequest, detail }
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -180,39 +204,48 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
+    fn detail(&self, lang: Lang) -> String {
         match self {
-            Self::Validation { errors, .. } => match errors.len() {
-                1 => format!("{}: {}", errors[0].field, errors[0].message),
-                n => format!("{n} fields are invalid"),
+            Self::Validation { errors, .. } => match errors.as_slice() {
+                [one] => {
+                    format!("{}{}{}", one.field, if lang == Lang::Zh { "：" } else { ": " }, one.message.render(lang))
+                }
+                many => Msg::FieldsInvalid(many.len()).render(lang),
             },
-            Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } => detail.clone(),
-            Self::Unauthorized(why) => (*why).to_string(),
-            Self::Forbidden => "your roles do not allow this operation".into(),
-            Self::NotFound => "no such resource".into(),
-            Self::MethodNotAllowed { allow } => format!("this resource supports: {}", allow.join(", ")),
-            Self::PreconditionFailed => "If-Match does not match the current version; reload and retry".into(),
-            Self::PreconditionRequired => "this request needs an If-Match header with the resource's ETag".into(),
-            Self::PayloadTooLarge { limit } => format!("request body exceeds {limit} bytes"),
-            Self::UnsupportedMediaType { expected } => format!("the request body must be {expected}"),
-            Self::IdempotencyKeyReused => "this Idempotency-Key was already used with a different request".into(),
-            Self::RateLimited { retry_after_secs } => format!("too many attempts; retry after {retry_after_secs} s"),
-            Self::Unavailable => "the database is not reachable; retry later".into(),
-            Self::Internal(_) => "an unexpected error occurred".into(),
+            Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } | Self::Unauthorized(detail) => {
+                detail.render(lang)
+            }
+            Self::Forbidden => Msg::Forbidden.render(lang),
+            Self::NotFound => Msg::NotFound.render(lang),
+            Self::MethodNotAllowed { allow } => Msg::MethodNotAllowed(allow.clone()).render(lang),
+            Self::PreconditionFailed => Msg::PreconditionFailed.render(lang),
+            Self::PreconditionRequired => Msg::PreconditionRequired.render(lang),
+            Self::PayloadTooLarge { limit } => Msg::PayloadTooLarge(*limit).render(lang),
+            Self::UnsupportedMediaType { expected } => Msg::UnsupportedMediaType(expected).render(lang),
+            Self::IdempotencyKeyReused => Msg::IdempotencyKeyReused.render(lang),
+            Self::RateLimited { retry_after_secs } => Msg::RateLimited(*retry_after_secs).render(lang),
+            Self::Unavailable => Msg::Unavailable.render(lang),
+            Self::Internal(_) => Msg::Internal.render(lang),
         }
     }
 
-    pub fn to_problem(&self) -> Problem {
+    /// The problem in `lang` (request id filled in by the request-id middleware).
+    pub fn to_problem(&self, lang: Lang) -> Problem {
         let code = self.code();
         Problem {
             type_: format!("https://shuiwu.example/problems/{}", code.as_str()),
-            title: code.title_en().into(),
+            title: code.title(lang).into(),
             status: self.status_code().as_u16(),
-            detail: self.detail(),
+            detail: self.detail(lang),
             code,
             request_id: None,
             errors: match self {
-                Self::Validation { errors, .. } => Some(errors.clone()),
+                Self::Validation { errors, .. } => Some(
+                    errors
+                        .iter()
+                        .map(|e| FieldProblem { field: e.field.clone(), message: e.message.render(lang) })
+                        .collect(),
+                ),
                 _ => None,
             },
         }
@@ -260,7 +293,8 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        res.body(serde_json::to_vec(&self.to_problem()).unwrap_or_default())
+        // Chinese by default; the request-id middleware renders it again when the request prefers English.
+        res.body(serde_json::to_vec(&self.to_problem(Lang::Zh)).unwrap_or_default())
     }
 }
 
@@ -275,6 +309,10 @@ impl From<diesel::result::Error> for ApiError {
             }
             E::DatabaseError(K::SerializationFailure, _) => {
                 tracing::warn!(error = %e, "serialization failure or deadlock");
+                Self::Unavailable
+            }
+            E::DatabaseError(_, ref info) if info.message().contains("deadlock detected") => {
+                tracing::warn!(error = %e, "deadlock: the transaction was rolled back; the client may retry");
                 Self::Unavailable
             }
             E::DatabaseError(_, ref info) if is_busy(info.message()) => {

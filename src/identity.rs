@@ -66,6 +66,8 @@ impl Principal {
     }
 }
 
+pub use crate::messages::RolesRule;
+
 /// Who holds a set of roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
@@ -78,19 +80,19 @@ pub enum Holder {
 /// The role combinations API.md §3 allows: at least one role; `admin` with no business role beside it (only
 /// `auditor` may join it: separation of duties); `platform` on service accounts only; a service account never
 /// `admin` or `leader`. Returns what is wrong otherwise.
-pub fn check_roles(roles: &[Role], holder: Holder) -> Result<(), String> {
+pub fn check_roles(roles: &[Role], holder: Holder) -> Result<(), RolesRule> {
     if roles.is_empty() {
-        return Err("at least one role is required".into());
+        return Err(RolesRule::AtLeastOne);
     }
     if roles.contains(&Role::Admin) {
         if let Some(r) = roles.iter().find(|r| !matches!(r, Role::Admin | Role::Auditor)) {
-            return Err(format!("admin holds no business role: {} cannot be given beside it", r.as_str()));
+            return Err(RolesRule::AdminAlone(r.as_str()));
         }
     }
     match holder {
-        Holder::Staff if roles.contains(&Role::Platform) => Err("platform is for service accounts only".into()),
+        Holder::Staff if roles.contains(&Role::Platform) => Err(RolesRule::PlatformForServices),
         Holder::Service if roles.iter().any(|r| matches!(r, Role::Admin | Role::Leader)) => {
-            Err("a service account can be neither admin nor leader".into())
+            Err(RolesRule::ServiceNotAdminOrLeader)
         }
         _ => Ok(()),
     }

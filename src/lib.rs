@@ -23,6 +23,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod messages;
 pub mod openapi;
 pub mod permits;
 pub mod security;

@@ -7,7 +7,7 @@ use utoipa::OpenApi;
 use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 
-use crate::error::{ErrorCode, FieldError, Problem};
+use crate::error::{ErrorCode, FieldProblem, Problem};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,7 +18,7 @@ Authenticate with `POST /api/v1/auth/login` and use the `access_token` with **Au
 that may call it; errors are RFC 9457 `application/problem+json` with a stable `code`.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(Problem, FieldError, ErrorCode)),
+    components(schemas(Problem, FieldProblem, ErrorCode)),
     tags(
         (name = "auth", description = "Sign-in, tokens"),
         (name = "accounts", description = "Staff accounts (admin)"),

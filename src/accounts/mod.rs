@@ -13,6 +13,7 @@ use crate::db::schema::{accounts, departments, service_accounts};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::Role;
+use crate::messages::Msg;
 use crate::write::{self, Record};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize, ToSchema)]
@@ -162,7 +163,7 @@ pub fn find_department_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Opt
 pub fn require_department(conn: &mut DbConn, code: &str) -> ApiResult<()> {
     match find_department_by_code(conn, code)? {
         Some(_) => Ok(()),
-        None => Err(ApiError::invalid("department", format!("no department with code {code:?}"))),
+        None => Err(ApiError::invalid("department", Msg::NoSuchDepartment(code.to_string()))),
     }
 }
 
@@ -187,7 +188,7 @@ impl Record for Department {
     }
 
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, "a department with this code exists")
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateDepartment)
     }
 }
 
@@ -200,7 +201,7 @@ impl Record for AccountRow {
     }
 
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, "the username is taken")
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateUsername)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::error::{ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, Page, PageQuery, PathId};
 use crate::identity::{Holder, Role};
+use crate::messages::Msg;
 use crate::policy;
 use crate::security::password;
 use crate::security::revocation::Standing;
@@ -57,7 +58,7 @@ pub struct NewDepartment {
 fn check_code(c: &mut Checks, field: &str, code: &str) -> String {
     let v = c.required(field, code, 64);
     if !v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-        c.fail(field, "may contain only a-z, 0-9 and _");
+        c.fail(field, Msg::Code);
     }
     v
 }
@@ -153,14 +154,14 @@ pub struct AccountFilter {
 
 fn check_roles(c: &mut Checks, roles: &[Role], holder: Holder) {
     if let Err(m) = crate::identity::check_roles(roles, holder) {
-        c.fail("roles", m);
+        c.fail("roles", Msg::Roles(m));
     }
 }
 
 fn check_username(c: &mut Checks, username: &str) -> String {
     let v = c.required("username", username, 64);
     if v.len() < 3 || !v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)) {
-        c.fail("username", "3-64 characters of a-z, 0-9, '.', '_' and '-'");
+        c.fail("username", Msg::Username);
     }
     v
 }
@@ -273,8 +274,14 @@ async fn update_account(
     c.finish()?;
     let ctx = caller.ctx();
     let id = id.into_inner();
+    let touches_admins = patch.roles.is_some() || patch.active.is_some();
     let (res, row) = state
         .write_then(move |conn| {
+            if touches_admins {
+                // Taken before the account's own lock, always in id order: two admins demoting each other wait
+                // for one another instead of deadlocking, and the second sees the first's change.
+                lock_admins(conn)?;
+            }
             let (row, view) =
                 write::modify(conn, &ctx, &id, &if_match, "account_updated", |conn, before: &AccountRow| {
                     if let Some(dep) = &department {
@@ -317,18 +324,33 @@ fn is_active_admin(a: &AccountRow) -> bool {
     a.active && Role::split(&a.roles).contains(&Role::Admin)
 }
 
-/// Refuses (409 `last_admin`) to take the admin role or the account away from the last active admin. The other
-/// admins' rows are locked first (PostgreSQL), so two admins demoting each other at once cannot both succeed.
+/// Locks every active admin's row, in id order (PostgreSQL; SQLite has one writer).
+fn lock_admins(conn: &mut DbConn) -> ApiResult<()> {
+    if let DbConn::Postgres(c) = conn {
+        a::table
+            .filter(a::active.eq(true))
+            .filter(a::roles.like("%admin%"))
+            .order(a::id.asc())
+            .select(a::id)
+            .for_update()
+            .load::<String>(c)?;
+    }
+    Ok(())
+}
+
+/// Refuses (409 `last_admin`) to take the admin role or the account away from the last active admin (the admins'
+/// rows are locked by [`lock_admins`] first).
 fn keep_an_admin(conn: &mut DbConn, leaving: &str) -> ApiResult<()> {
-    let candidates = a::table.filter(a::active.eq(true)).filter(a::id.ne(leaving)).filter(a::roles.like("%admin%"));
-    let others: Vec<(String, String)> = match conn {
-        DbConn::Postgres(c) => candidates.select((a::id, a::roles)).for_update().load(c)?,
-        DbConn::Sqlite(c) => candidates.select((a::id, a::roles)).load(c)?,
-    };
-    if others.iter().any(|(_, roles)| Role::split(roles).contains(&Role::Admin)) {
+    let others: Vec<String> = a::table
+        .filter(a::active.eq(true))
+        .filter(a::id.ne(leaving))
+        .filter(a::roles.like("%admin%"))
+        .select(a::roles)
+        .load(conn)?;
+    if others.iter().any(|roles| Role::split(roles).contains(&Role::Admin)) {
         return Ok(());
     }
-    Err(ApiError::conflict(ErrorCode::LastAdmin, "this is the last active admin: make another account admin first"))
+    Err(ApiError::conflict(ErrorCode::LastAdmin, Msg::LastAdmin))
 }
 
 /// Set a password: one's own with `current_password` (checked like a sign-in: throttled and audited), or, as
@@ -360,8 +382,8 @@ async fn set_password(
         c.fail("password", m);
     }
     match &b.current_password {
-        Some(cur) if cur.len() > 1024 => c.fail("current_password", "must be at most 1024 bytes"),
-        None if is_self => c.fail("current_password", "is required to change your own password"),
+        Some(cur) if cur.len() > 1024 => c.fail("current_password", Msg::AtMostBytes(1024)),
+        None if is_self => c.fail("current_password", Msg::CurrentPasswordRequired),
         _ => {}
     }
     c.finish()?;
@@ -385,7 +407,7 @@ async fn set_password(
                         Ok(audit::record(conn, &ctx, ev)?)
                     })
                     .await?;
-                return Err(ApiError::invalid("current_password", "is wrong"));
+                return Err(ApiError::invalid("current_password", Msg::CurrentPasswordWrong));
             }
             Some(attempt)
         }
@@ -395,7 +417,7 @@ async fn set_password(
     let (res, row) = state
         .write_then(move |conn| {
             if let Some(attempt) = &attempt {
-                throttle::succeeded(conn, attempt)?;
+                throttle::succeeded(conn, attempt, ctx.now.at)?;
             }
             let (row, view) =
                 write::modify(conn, &ctx, &id, &if_match, "password_changed", |conn, before: &AccountRow| {

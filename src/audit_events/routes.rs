@@ -11,6 +11,7 @@ use crate::db::schema::audit_events as a;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::PageParams;
 use crate::http::{ListQuery, Page, PageQuery};
+use crate::messages::Msg;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -88,7 +89,7 @@ fn instant(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::NaiveDateTi
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.naive_utc())
-            .map_err(|_| ApiError::invalid(field, "must be an instant, RFC 3339 (e.g. 2026-03-31T08:00:00Z)"))
+            .map_err(|_| ApiError::invalid(field, Msg::Instant))
     })
     .transpose()
 }

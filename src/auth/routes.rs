@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::request_id::request_id;
 use crate::http::ApiJson;
 use crate::identity::Role;
+use crate::messages::Msg;
 use crate::security::revocation::{self, cover_until, jti_key};
 use crate::security::sessions::{self, Refresh};
 use crate::security::throttle::{self, Keys};
@@ -81,14 +82,20 @@ fn token_response(access: String, claims: &Claims, refresh: Option<String>) -> H
     })
 }
 
+/// Until when ending a session must last: past every refresh token of it, and every access token those could mint.
+fn session_end(state: &AppState, now: crate::clock::Now) -> i64 {
+    let ttl = state.settings.refresh_token_ttl + state.settings.access_token_ttl;
+    cover_until(now.at.and_utc().timestamp() + ttl.as_secs() as i64)
+}
+
 /// Length limits on what anyone may send unauthenticated, checked before anything is looked up or stored.
 fn bounded(c: &mut Checks, field: &str, value: &str, max_chars: usize) {
     if value.is_empty() {
-        c.fail(field, "must not be empty");
+        c.fail(field, Msg::NotEmpty);
     } else if value.chars().count() > max_chars {
-        c.fail(field, format!("must be at most {max_chars} characters"));
+        c.fail(field, Msg::AtMostChars(max_chars));
     } else if value.chars().any(is_forbidden_in_line) {
-        c.fail(field, "must not contain control characters");
+        c.fail(field, Msg::NoControlChars);
     }
 }
 
@@ -116,10 +123,11 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
     let mut c = Checks::new();
     bounded(&mut c, "username", &name, 64);
     if password.is_empty() || password.len() > 1024 {
-        c.fail("password", "must be 1 to 1024 bytes");
+        c.fail("password", Msg::BytesBetween(1, 1024));
     }
     c.finish()?;
-    let keys = Keys::new("user", &name, &client_address(&req, state.settings.trust_forwarded_for));
+    let address = client_address(&req, state.settings.trust_forwarded_for);
+    let keys = Keys::new("user", &name, &address);
     let (rid, now, settings) = (request_id(&req), state.now(), state.settings.clone());
     let (claimed, r) = (name.clone(), rid.clone());
     let (attempt, row) = state
@@ -134,10 +142,22 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
         })
         .await?;
     let attempt = attempt?;
+    let exists = row.is_some();
     let account = state.hashing.run(move || service::check_password(row, &password)).await?;
     let Some(account) = account else {
-        state.db.write(move |conn| service::record_failure(conn, &name, rid, now, "login_failed")).await?;
-        return Err(ApiError::Unauthorized("wrong username or password"));
+        // Every failure against an account is audited (its own ceilings bound them); names that are no account
+        // are audited once a minute per address, so that guessing names cannot grow the trail without limit.
+        let unknown_key = format!("unknown-user:{}", address);
+        state
+            .db
+            .write(move |conn| {
+                if exists || throttle::audit_due(conn, &unknown_key, now.at)? {
+                    service::record_failure(conn, &name, rid, now, "login_failed")?;
+                }
+                Ok(())
+            })
+            .await?;
+        return Err(ApiError::Unauthorized(Msg::WrongCredentials));
     };
     let verified = Verified::Account(account);
     let family = uuid::Uuid::now_v7().to_string();
@@ -148,7 +168,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
         .db
         .write(move |conn| {
             let Verified::Account(a) = &verified else { unreachable!() };
-            throttle::succeeded(conn, &attempt)?;
+            throttle::succeeded(conn, &attempt, now.at)?;
             let t = sessions::store_refresh_token(conn, &a.id, &family, &jti, a.token_epoch, ttl, now.at)?;
             service::audit_sign_in(conn, &verified, "login", rid, now)?;
             Ok(t)
@@ -181,7 +201,7 @@ async fn refresh_tokens(
     c.finish()?;
     let st = state.clone();
     let (rid, now) = (request_id(&req), state.now());
-    let session_end = cover_until(now.at.and_utc().timestamp() + state.settings.access_token_ttl.as_secs() as i64);
+    let session_end = session_end(&state, now);
     let outcome = state
         .db
         .write(move |conn| match sessions::consume(conn, &token, now.at)? {
@@ -191,6 +211,12 @@ async fn refresh_tokens(
                 Ok(Some(Err(family)))
             }
             Refresh::Fresh { subject, family, epoch } => {
+                // A session ended by logout (or a replay) stays ended, even for a refresh token issued by a refresh
+                // that committed just after the end was decided.
+                if revocation::session_ended(conn, &family)? {
+                    sessions::end_family(conn, &family, now.at)?;
+                    return Ok(None);
+                }
                 let current = accounts::find_account(conn, &subject)?.filter(|a| a.active && a.token_epoch == epoch);
                 let Some(account) = current else { return Ok(None) };
                 let verified = Verified::Account(account);
@@ -206,9 +232,9 @@ async fn refresh_tokens(
         Some(Ok((access, claims, next))) => Ok(token_response(access, &claims, Some(next))),
         Some(Err(family)) => {
             state.authn.revocations.note_session(&family, session_end);
-            Err(ApiError::Unauthorized("the refresh token was used before; the session has ended"))
+            Err(ApiError::Unauthorized(Msg::RefreshReused))
         }
-        None => Err(ApiError::Unauthorized("the refresh token is invalid, used or expired")),
+        None => Err(ApiError::Unauthorized(Msg::RefreshInvalid)),
     }
 }
 
@@ -223,7 +249,7 @@ async fn refresh_tokens(
 async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     let p = caller.principal.clone();
     let ctx = caller.ctx();
-    let session_end = cover_until(ctx.now.at.and_utc().timestamp() + state.settings.access_token_ttl.as_secs() as i64);
+    let session_end = session_end(&state, ctx.now);
     let (key, token_end) = (jti_key(&p), cover_until(p.exp));
     let session = p.session.clone();
     state
@@ -269,12 +295,13 @@ async fn client_token(
     let ClientCredentialsRequest { grant_type, client_id, client_secret } = body.0;
     let mut c = Checks::new();
     if grant_type != "client_credentials" {
-        c.fail("grant_type", "must be client_credentials");
+        c.fail("grant_type", Msg::ClientCredentialsOnly);
     }
     bounded(&mut c, "client_id", &client_id, 64);
     bounded(&mut c, "client_secret", &client_secret, 128);
     c.finish()?;
-    let keys = Keys::new("client", &client_id, &client_address(&req, state.settings.trust_forwarded_for));
+    let address = client_address(&req, state.settings.trust_forwarded_for);
+    let keys = Keys::new("client", &client_id, &address);
     let (rid, now, settings) = (request_id(&req), state.now(), state.settings.clone());
     let verified = state
         .db
@@ -284,20 +311,22 @@ async fn client_token(
                 Err(throttled) => return Ok(Err(throttled)),
             };
             match service::verify_client(conn, &client_id, &client_secret)? {
-                Some(sa) => {
+                (_, Some(sa)) => {
                     let verified = Verified::Service(sa);
-                    throttle::succeeded(conn, &attempt)?;
+                    throttle::succeeded(conn, &attempt, now.at)?;
                     service::audit_sign_in(conn, &verified, "token_granted", rid, now)?;
                     Ok(Ok(Some(verified)))
                 }
-                None => {
-                    service::record_failure(conn, &client_id, rid, now, "client_auth_failed")?;
+                (exists, None) => {
+                    if exists || throttle::audit_due(conn, &format!("unknown-client:{address}"), now.at)? {
+                        service::record_failure(conn, &client_id, rid, now, "client_auth_failed")?;
+                    }
                     Ok(Ok(None))
                 }
             }
         })
         .await??
-        .ok_or(ApiError::Unauthorized("unknown client or wrong secret"))?;
+        .ok_or(ApiError::Unauthorized(Msg::WrongClient))?;
     let (access, claims) = verified.issue(&state.authn.keys, None, state.settings.access_token_ttl);
     Ok(token_response(access, &claims, None))
 }
@@ -311,15 +340,20 @@ async fn client_token(
 #[get("/auth/me")]
 async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<web::Json<Me>> {
     let p = caller.principal.clone();
-    let sub = p.sub.clone();
+    let (sub, local) = (p.sub.clone(), p.local);
     let display_name = state
         .db
         .run(move |conn| {
+            // Only this service's own subjects are its accounts; an external issuer's are its own business.
+            if !local {
+                return Ok(None);
+            }
             if let Some(a) = accounts::find_account(conn, &sub)? {
                 return Ok(Some(a.display_name));
             }
             Ok(accounts::find_service_account(conn, &sub)?.map(|s| s.name))
         })
         .await?;
-    Ok(web::Json(Me { sub: p.sub, username: p.username, display_name, department: p.department, roles: p.roles }))
+    let sub = p.scope();
+    Ok(web::Json(Me { sub, username: p.username, display_name, department: p.department, roles: p.roles }))
 }

@@ -85,10 +85,16 @@ pub fn check_password(row: Option<AccountRow>, pw: &str) -> Option<AccountRow> {
     row.filter(|r| ok && r.active)
 }
 
-/// Checks a client id and secret (secrets are random, stored as SHA-256).
-pub fn verify_client(conn: &mut DbConn, client_id: &str, secret: &str) -> Result<Option<ServiceAccountRow>, ApiError> {
+/// Checks a client id and secret (secrets are random, stored as SHA-256): whether the client exists, and the
+/// service account when the secret is right and the account active.
+pub fn verify_client(
+    conn: &mut DbConn,
+    client_id: &str,
+    secret: &str,
+) -> Result<(bool, Option<ServiceAccountRow>), ApiError> {
     let row = accounts::find_service_account_by_client_id(conn, client_id)?;
-    Ok(row.filter(|r| r.active && constant_eq(&r.secret_hash, &token_digest(secret))))
+    let exists = row.is_some();
+    Ok((exists, row.filter(|r| r.active && constant_eq(&r.secret_hash, &token_digest(secret)))))
 }
 
 fn constant_eq(a: &str, b: &str) -> bool {
@@ -102,7 +108,10 @@ fn constant_eq(a: &str, b: &str) -> bool {
 pub fn bootstrap_admin(conn: &mut DbConn, settings: &Settings) -> Result<Option<std::path::PathBuf>, String> {
     if let Some(p) = settings.bootstrap_password() {
         password::check_policy(p.expose()).map_err(|m| {
-            format!("SHUIWU_BOOTSTRAP_ADMIN_PASSWORD {m}; set a longer one, or unset it for a generated one")
+            format!(
+                "SHUIWU_BOOTSTRAP_ADMIN_PASSWORD {}; set a longer one, or unset it for a generated one",
+                m.render(crate::messages::Lang::En)
+            )
         })?;
     }
     let existing: i64 = acc::table.count().get_result(conn).map_err(|e| e.to_string())?;

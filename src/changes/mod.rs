@@ -13,6 +13,7 @@ use crate::db::schema::audit_events as a;
 use crate::error::{ApiError, ApiResult};
 use crate::http::pagination::{decode_cursor, encode_cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::http::Query;
+use crate::messages::Msg;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -69,7 +70,7 @@ async fn list(
     let q = query.0;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+        return Err(ApiError::invalid("limit", Msg::Between(1, 500)));
     }
     let after: i64 = q.cursor.as_deref().map(decode_cursor).transpose()?.unwrap_or(0);
     let types: Option<Vec<String>> = match q.entity_types.as_deref().filter(|s| !s.is_empty()) {
@@ -80,9 +81,7 @@ async fn list(
                     EntityType::parse(t.trim())
                         .filter(|e| e.in_change_feed())
                         .map(|e| e.as_str().to_string())
-                        .ok_or_else(|| {
-                            ApiError::invalid("entity_types", format!("{t:?} is not an entity type of the feed"))
-                        })
+                        .ok_or_else(|| ApiError::invalid("entity_types", Msg::NotInFeed(t.to_string())))
                 })
                 .collect::<Result<_, _>>()?,
         ),

@@ -18,6 +18,18 @@ pub enum CreditCodeError {
     Check(char),
 }
 
+impl CreditCodeError {
+    /// What is wrong, as the catalogue says it.
+    pub fn message(&self) -> crate::messages::Msg {
+        use crate::messages::Msg;
+        match *self {
+            Self::Length => Msg::CreditCodeLength,
+            Self::Character(ch, position) => Msg::CreditCodeCharacter { ch, position },
+            Self::Check(expected) => Msg::CreditCodeCheck { expected },
+        }
+    }
+}
+
 fn value(c: u8) -> Option<u32> {
     CHARSET.iter().position(|&x| x == c).map(|p| p as u32)
 }

@@ -5,6 +5,7 @@ use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 
 /// A calendar date as requests send it: exactly `YYYY-MM-DD`, a real day, between 1900 and 2199 (so that
 /// `+10000-01-01`, `0000-01-01` and `2022-02-30` are refused with words a clerk understands).
@@ -12,21 +13,21 @@ use crate::error::{ApiError, ErrorCode};
 pub struct Date(pub NaiveDate);
 
 impl Date {
-    pub fn parse(s: &str) -> Result<Self, &'static str> {
+    pub fn parse(s: &str) -> Result<Self, Msg> {
         let b = s.as_bytes();
         let shaped = b.len() == 10
             && b[4] == b'-'
             && b[7] == b'-'
             && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
         if !shaped {
-            return Err("must be a date, YYYY-MM-DD");
+            return Err(Msg::Date);
         }
         let (y, m, d) = (s[..4].parse::<i32>(), s[5..7].parse::<u32>(), s[8..].parse::<u32>());
-        let (Ok(y), Ok(m), Ok(d)) = (y, m, d) else { return Err("must be a date, YYYY-MM-DD") };
+        let (Ok(y), Ok(m), Ok(d)) = (y, m, d) else { return Err(Msg::Date) };
         if !(1900..=2199).contains(&y) {
-            return Err("must be a date between 1900-01-01 and 2199-12-31");
+            return Err(Msg::DateRange);
         }
-        NaiveDate::from_ymd_opt(y, m, d).map(Date).ok_or("is not a calendar date")
+        NaiveDate::from_ymd_opt(y, m, d).map(Date).ok_or(Msg::NotCalendarDate)
     }
 
     pub fn get(self) -> NaiveDate {
@@ -43,7 +44,8 @@ impl From<Date> for NaiveDate {
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Date::parse(&s).map_err(serde::de::Error::custom)
+        // The English text travels through serde; `http::json::humanize` maps it back to the message.
+        Date::parse(&s).map_err(|m| serde::de::Error::custom(m.render(crate::messages::Lang::En)))
     }
 }
 
@@ -79,13 +81,13 @@ pub fn effective_date(
 ) -> Result<NaiveDate, ApiError> {
     let date = given.unwrap_or(today);
     if date > today {
-        return Err(ApiError::invalid("effective_date", "must not lie in the future"));
+        return Err(ApiError::invalid("effective_date", Msg::InFuture));
     }
     if let Some(prev) = previous_step {
         if date < prev {
             return Err(ApiError::conflict(
                 ErrorCode::EffectiveDateOutOfOrder,
-                format!("the effective date {date} is before {prev}, the date of the previous step"),
+                Msg::BeforePreviousStep { date, previous: prev },
             ));
         }
     }
@@ -136,7 +138,7 @@ impl std::fmt::Display for Month {
 impl TryFrom<String> for Month {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        Month::parse(&s).ok_or_else(|| format!("{s:?} is not a month (YYYY-MM)"))
+        Month::parse(&s).ok_or_else(|| Msg::MonthFormat.render(crate::messages::Lang::En))
     }
 }
 
@@ -162,7 +164,7 @@ mod tests {
     #[test]
     fn dates_are_strict() {
         assert_eq!(Date::parse("2022-02-28").unwrap().get().to_string(), "2022-02-28");
-        assert_eq!(Date::parse("2022-02-30"), Err("is not a calendar date"));
+        assert_eq!(Date::parse("2022-02-30"), Err(Msg::NotCalendarDate));
         assert!(Date::parse("+10000-01-01").is_err());
         assert!(Date::parse("0000-01-01").is_err());
         assert!(Date::parse("2022-2-3").is_err());

@@ -90,6 +90,11 @@ macro_rules! text_enum {
                 match self { $($name::$variant => $zh),+ }
             }
 
+            /// Code and Chinese name, for messages.
+            pub fn label(self) -> $crate::messages::Label {
+                $crate::messages::Label { code: self.as_str(), zh: self.label_zh() }
+            }
+
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($text => Some($name::$variant),)+ _ => None }
             }

@@ -1,6 +1,7 @@
 //! Field checks that collect every problem of a request at once, for one 400 with all `errors`.
 
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::messages::Msg;
 
 /// Bidirectional-formatting characters (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F): invisible, and able to make
 /// text read differently from what it is.
@@ -48,12 +49,12 @@ impl Checks {
         Self::default()
     }
 
-    pub fn fail(&mut self, field: &str, message: impl Into<String>) {
+    pub fn fail(&mut self, field: &str, message: Msg) {
         self.errors.push(FieldError::new(field, message));
     }
 
     /// Like [`Checks::fail`], with a specific error `code` for the whole response (e.g. `invalid_credit_code`).
-    pub fn fail_with(&mut self, code: ErrorCode, field: &str, message: impl Into<String>) {
+    pub fn fail_with(&mut self, code: ErrorCode, field: &str, message: Msg) {
         self.code.get_or_insert(code);
         self.fail(field, message);
     }
@@ -62,7 +63,7 @@ impl Checks {
     pub fn required(&mut self, field: &str, value: &str, max_chars: usize) -> String {
         let v = value.trim();
         if v.is_empty() {
-            self.fail(field, "must not be empty");
+            self.fail(field, Msg::NotEmpty);
         } else {
             self.line(field, v, max_chars);
         }
@@ -80,32 +81,32 @@ impl Checks {
     pub fn optional_text(&mut self, field: &str, value: Option<&str>, max_chars: usize) -> Option<String> {
         let v = value.map(str::trim).filter(|v| !v.is_empty())?.replace("\r\n", "\n");
         if v.chars().count() > max_chars {
-            self.fail(field, format!("must be at most {max_chars} characters"));
+            self.fail(field, Msg::AtMostChars(max_chars));
         } else if v.chars().any(is_forbidden_in_text) {
-            self.fail(field, "must not contain control characters");
+            self.fail(field, Msg::NoControlChars);
         }
         Some(v)
     }
 
     fn line(&mut self, field: &str, v: &str, max_chars: usize) {
         if v.chars().count() > max_chars {
-            self.fail(field, format!("must be at most {max_chars} characters"));
+            self.fail(field, Msg::AtMostChars(max_chars));
         } else if v.chars().any(is_forbidden_in_line) {
-            self.fail(field, "must be one line without control characters");
+            self.fail(field, Msg::OneLine);
         }
     }
 
     /// A volume in m³: 0 ..= 10¹².
     pub fn volume(&mut self, field: &str, v: i64) {
         if !(0..=super::MAX_VOLUME_M3).contains(&v) {
-            self.fail(field, "must be between 0 and 1000000000000 (10¹²) m³");
+            self.fail(field, Msg::VolumeRange { min: 0 });
         }
     }
 
     /// A volume in m³ that must be more than nothing: 1 ..= 10¹².
     pub fn positive_volume(&mut self, field: &str, v: i64) {
         if !(1..=super::MAX_VOLUME_M3).contains(&v) {
-            self.fail(field, "must be between 1 and 1000000000000 (10¹²) m³");
+            self.fail(field, Msg::VolumeRange { min: 1 });
         }
     }
 
@@ -113,7 +114,7 @@ impl Checks {
     pub fn region_code(&mut self, field: &str, value: &str) -> String {
         let v = value.trim();
         if v.len() != 6 || !v.bytes().all(|b| b.is_ascii_digit()) {
-            self.fail(field, "must be a 6-digit administrative division code");
+            self.fail(field, Msg::RegionCode);
         }
         v.to_string()
     }
@@ -123,7 +124,7 @@ impl Checks {
         let v = self.optional(field, value, 32)?;
         let digits = v.bytes().filter(u8::is_ascii_digit).count();
         if !(5..=20).contains(&digits) || !v.bytes().all(|b| b.is_ascii_digit() || b"+-() ".contains(&b)) {
-            self.fail(field, "must be a phone number");
+            self.fail(field, Msg::Phone);
         }
         Some(v)
     }

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::{ApiError, ErrorCode, PROBLEM_JSON};
+use crate::messages::{Lang, Msg};
 
 /// A connection whose parser-level error answers become problems.
 pub struct ProblemStream<T> {
@@ -33,24 +34,24 @@ impl<T> ProblemStream<T> {
 
 /// The problem response for a bare parser answer, if `buf` is one.
 fn problem_for(buf: &[u8]) -> Option<Vec<u8>> {
-    const BARE: [(&[u8], &str, ErrorCode, &str); 3] = [
+    const BARE: [(&[u8], &str, ErrorCode, Msg); 3] = [
         (
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
             "400 Bad Request",
             ErrorCode::BadRequest,
-            "the request could not be parsed: percent-encode the path and query (UTF-8), and send valid HTTP headers",
+            Msg::Unparsable,
         ),
         (
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n",
             "431 Request Header Fields Too Large",
             ErrorCode::HeadersTooLarge,
-            "the request's headers are too large",
+            Msg::HeadersTooLarge,
         ),
         (
             b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n",
             "408 Request Timeout",
             ErrorCode::RequestTimeout,
-            "the request's headers did not arrive in time",
+            Msg::HeadTimeout,
         ),
     ];
     if !buf.ends_with(b"\r\n\r\n") {
@@ -58,7 +59,8 @@ fn problem_for(buf: &[u8]) -> Option<Vec<u8>> {
     }
     let (_, status_line, code, detail) = BARE.iter().find(|(prefix, ..)| buf.starts_with(prefix))?;
     let request_id = uuid::Uuid::now_v7().to_string();
-    let mut problem = ApiError::BadRequest { code: *code, detail: (*detail).to_string() }.to_problem();
+    // The request could not be read, so neither could its Accept-Language: Chinese, the default.
+    let mut problem = ApiError::BadRequest { code: *code, detail: detail.clone() }.to_problem(Lang::Zh);
     problem.status = status_line[..3].parse().unwrap_or(400);
     problem.request_id = Some(request_id.clone());
     let body = serde_json::to_vec(&problem).unwrap_or_default();

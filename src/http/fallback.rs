@@ -29,11 +29,9 @@ impl RouteTable {
     }
 }
 
-pub async fn handler(req: HttpRequest, table: web::Data<RouteTable>) -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
-    let e = match table.allowed(req.path()) {
+pub async fn handler(req: HttpRequest, table: web::Data<RouteTable>) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(match table.allowed(req.path()) {
         Some(allow) if !allow.iter().any(|m| m == req.method().as_str()) => ApiError::MethodNotAllowed { allow },
         _ => ApiError::NotFound,
-    };
-    e.error_response()
+    })
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::messages::Msg;
 
 /// Default request body limit (API.md §1).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -39,7 +40,7 @@ pub async fn read_body(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Overflow => ApiError::PayloadTooLarge { limit },
-            _ => ApiError::bad_request("the request body could not be read"),
+            _ => ApiError::bad_request(Msg::BodyUnreadable),
         })?;
         if buf.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
@@ -55,16 +56,16 @@ pub async fn read_body(
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         let message = match e.classify() {
-            serde_json::error::Category::Eof => "the JSON ends too early".to_string(),
-            _ => format!("is not well-formed JSON ({})", strip_position(&e.to_string())),
+            serde_json::error::Category::Eof => Msg::JsonTooShort,
+            _ => Msg::JsonMalformed(strip_position(&e.to_string())),
         };
         ApiError::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new("body", message)] }
     })?;
     if !value.is_object() {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
+        return Err(ApiError::invalid("body", Msg::JsonObject));
     }
     let mut errors = Vec::new();
-    find_control_characters(&value, "", &mut errors);
+    find_control_characters(&value, &mut Vec::new(), &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation { code: ErrorCode::ValidationFailed, errors });
     }
@@ -75,28 +76,62 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn find_control_characters(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldError>) {
+/// At most this many fields are reported (and looked at once that many are found).
+const MAX_REPORTED: usize = 10;
+
+/// One step of a path into a JSON body.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// The path as a field name, bounded (a hostile body may have keys of any length).
+fn path_name(path: &[Step<'_>]) -> String {
+    let mut name = String::new();
+    for step in path {
+        match step {
+            Step::Key(k) if name.is_empty() => name.push_str(k),
+            Step::Key(k) => {
+                name.push('.');
+                name.push_str(k);
+            }
+            Step::Index(i) => name.push_str(&format!("[{i}]")),
+        }
+        if name.len() > 200 {
+            break;
+        }
+    }
+    let name = if name.is_empty() { "body".to_string() } else { name };
+    crate::domain::text::untrusted(&name, 100)
+}
+
+/// Finds strings holding control characters. The path is a stack of borrowed steps, written out only for a
+/// field that is reported, so a large body costs one walk and no copies.
+fn find_control_characters<'a>(value: &'a serde_json::Value, path: &mut Vec<Step<'a>>, errors: &mut Vec<FieldError>) {
     use serde_json::Value;
-    let at = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    if errors.len() >= MAX_REPORTED {
+        return;
+    }
     match value {
         Value::String(s) if s.chars().any(crate::domain::text::is_forbidden_in_text) => {
-            errors.push(FieldError::new(
-                if path.is_empty() { "body" } else { path },
-                "must not contain control characters",
-            ));
+            errors.push(FieldError::new(path_name(path), Msg::NoControlChars));
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                find_control_characters(item, &format!("{}[{i}]", if path.is_empty() { "body" } else { path }), errors);
+                path.push(Step::Index(i));
+                find_control_characters(item, path, errors);
+                path.pop();
             }
         }
         Value::Object(map) => {
             for (key, item) in map {
+                path.push(Step::Key(key));
                 if key.chars().any(crate::domain::text::is_forbidden_in_line) {
-                    errors.push(FieldError::new(at("?"), "field names must not contain control characters"));
+                    errors.push(FieldError::new(path_name(path), Msg::FieldNameControlChars));
                 } else {
-                    find_control_characters(item, &at(key), errors);
+                    find_control_characters(item, path, errors);
                 }
+                path.pop();
             }
         }
         _ => {}
@@ -119,60 +154,76 @@ fn quoted_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A deserializer's message about the value at `path` (serde's words) as a field error in plain words.
 pub fn humanize(path: &str, msg: &str) -> FieldError {
+    let FieldError { field, message } = humanize_unbounded(path, msg);
+    // What a client sent is echoed bounded: names and values may be of any length.
+    let bound = |s: String| crate::domain::text::untrusted(&s, 100);
+    let message = match message {
+        Msg::OneOf { allowed, given } => Msg::OneOf { allowed, given: bound(given) },
+        Msg::Unreadable(raw) => Msg::Unreadable(bound(raw)),
+        m => m,
+    };
+    FieldError::new(bound(field), message)
+}
+
+fn humanize_unbounded(path: &str, msg: &str) -> FieldError {
     let msg = strip_position(msg);
     let join = |name: &str| if path.is_empty() || path == "." { name.to_string() } else { format!("{path}.{name}") };
     let field = if path.is_empty() || path == "." { "body".to_string() } else { path.to_string() };
+    // Our own value types (dates, months) say it in the catalogue's English already.
+    for known in [Msg::Date, Msg::DateRange, Msg::NotCalendarDate, Msg::MonthFormat] {
+        if msg == known.render(crate::messages::Lang::En) {
+            return FieldError::new(field, known);
+        }
+    }
     if let Some(name) = quoted_after(&msg, "missing field ") {
-        return FieldError::new(join(name), "is required");
+        return FieldError::new(join(name), Msg::Required);
     }
     if let Some(name) = quoted_after(&msg, "unknown field ") {
         let field = if path.ends_with(name) { field } else { join(name) };
-        return FieldError::new(field, "is not a field of this request");
+        return FieldError::new(field, Msg::UnknownField);
     }
     if let Some(given) = quoted_after(&msg, "unknown variant ") {
-        let allowed: Vec<&str> = msg.split('`').skip(3).step_by(2).collect();
-        return FieldError::new(field, format!("must be one of: {} (got {given:?})", allowed.join(", ")));
+        let allowed = msg.split('`').skip(3).step_by(2).map(str::to_string).collect();
+        return FieldError::new(field, Msg::OneOf { allowed, given: given.to_string() });
     }
     if let Some(rest) = msg.strip_prefix("invalid type: ") {
         let (given, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
         if given == "null" {
-            return FieldError::new(field, "must not be null");
+            return FieldError::new(field, Msg::NotNull);
         }
         return FieldError::new(field, expected_words(expected));
     }
     if msg.starts_with("invalid value: ") || msg.contains("too large") || msg.contains("too small") {
-        return FieldError::new(field, "is out of range");
+        return FieldError::new(field, Msg::OutOfRange);
     }
     if msg.contains("invalid digit") || msg.contains("cannot parse integer") {
-        return FieldError::new(field, "must be a whole number");
+        return FieldError::new(field, Msg::WholeNumber);
     }
     if msg.contains("invalid float literal") {
-        return FieldError::new(field, "must be a number");
+        return FieldError::new(field, Msg::Number);
     }
     if msg.contains("`true` or `false`") {
-        return FieldError::new(field, "must be true or false");
+        return FieldError::new(field, Msg::Boolean);
     }
-    FieldError::new(field, msg)
+    FieldError::new(field, Msg::Unreadable(msg))
 }
 
-fn expected_words(expected: &str) -> String {
+fn expected_words(expected: &str) -> Msg {
     let e = expected.trim();
     if ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "usize", "isize"].contains(&e) || e.contains("integer") {
-        "must be a whole number".into()
+        Msg::WholeNumber
     } else if e == "f32" || e == "f64" {
-        "must be a number".into()
+        Msg::Number
     } else if e.contains("string") {
-        "must be text".into()
+        Msg::Text
     } else if e.contains("boolean") {
-        "must be true or false".into()
+        Msg::Boolean
     } else if e.starts_with("struct") || e.contains("map") {
-        "must be an object".into()
+        Msg::Object
     } else if e.contains("sequence") {
-        "must be a list".into()
-    } else if e.is_empty() {
-        "has the wrong type".into()
+        Msg::List
     } else {
-        format!("has the wrong type (expected {e})")
+        Msg::WrongType(e.to_string())
     }
 }
 
@@ -195,8 +246,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 
 /// Path-segment errors (`web::Path`) as problems.
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::Validation { code: ErrorCode::ValidationFailed, errors: vec![FieldError::new("path", err.to_string())] }
-        .into()
+    ApiError::Validation {
+        code: ErrorCode::ValidationFailed,
+        errors: vec![FieldError::new("path", Msg::Unreadable(err.to_string()))],
+    }
+    .into()
 }
 
 /// Like [`ApiJson`], but an empty body (no content at all) reads as `T::default()`: for actions whose body

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
+use crate::messages::Msg;
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -45,14 +46,14 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor returned by this list"))
+        .ok_or_else(|| ApiError::invalid("cursor", Msg::Cursor))
 }
 
 impl PageQuery {
     pub fn params<K: DeserializeOwned>(&self) -> Result<PageParams<K>, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid("limit", "must be between 1 and 500"));
+            return Err(ApiError::invalid("limit", Msg::Between(1, 500)));
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageParams { limit, after })

@@ -11,6 +11,7 @@ use serde::de::{DeserializeOwned, Visitor};
 use super::json::humanize;
 use super::pagination::PageQuery;
 use crate::error::{ApiError, ErrorCode, FieldError};
+use crate::messages::Msg;
 
 /// The query parameters of an operation, as `T`.
 pub struct Query<T>(pub T);
@@ -66,19 +67,19 @@ fn check(raw: &str, allowed: &[&[&str]]) -> Result<(), ApiError> {
     for part in raw.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
         let Ok(key) = decode(k) else {
-            errors.push(FieldError::new("query", "is not valid UTF-8 once percent-decoded"));
+            errors.push(FieldError::new("query", Msg::NotUtf8));
             continue;
         };
         let name = crate::domain::text::untrusted(&key, 64);
         if key.chars().any(crate::domain::text::is_forbidden_in_line) {
-            errors.push(FieldError::new(name, "parameter names must not contain control characters"));
+            errors.push(FieldError::new(name, Msg::FieldNameControlChars));
         } else if !allowed.iter().any(|fields| fields.contains(&key.as_str())) {
-            errors.push(FieldError::new(name, "is not a parameter of this operation"));
+            errors.push(FieldError::new(name, Msg::UnknownParameter));
         } else {
             match decode(v) {
-                Err(()) => errors.push(FieldError::new(name, "is not valid UTF-8 once percent-decoded")),
+                Err(()) => errors.push(FieldError::new(name, Msg::NotUtf8)),
                 Ok(value) if value.chars().any(crate::domain::text::is_forbidden_in_line) => {
-                    errors.push(FieldError::new(name, "must not contain control characters"))
+                    errors.push(FieldError::new(name, Msg::NoControlChars))
                 }
                 Ok(_) => {}
             }
@@ -169,7 +170,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(errors("valid_to_from=2030-01-01")[0].field, "valid_to_from");
-        assert_eq!(errors("q=%00")[0].message, "must not contain control characters");
-        assert_eq!(errors("q=%FF")[0].message, "is not valid UTF-8 once percent-decoded");
+        assert_eq!(errors("q=%00")[0].message, Msg::NoControlChars);
+        assert_eq!(errors("q=%FF")[0].message, Msg::NotUtf8);
     }
 }

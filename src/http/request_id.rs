@@ -11,6 +11,7 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 use crate::error::{ApiError, PROBLEM_JSON};
+use crate::messages::{Lang, Msg};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -41,8 +42,9 @@ pub async fn middleware(
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let api = req.path().starts_with("/api/");
+    let lang = Lang::negotiate(req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let res = next.call(req).await?.map_into_boxed_body();
-    let mut res = if res.status().as_u16() >= 400 { into_problem(res, &id).await } else { res };
+    let mut res = if res.status().as_u16() >= 400 { into_problem(res, &id, lang).await } else { res };
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(X_REQUEST_ID, v);
@@ -70,8 +72,10 @@ fn harden(headers: &mut actix_web::http::header::HeaderMap, api: bool) {
     }
 }
 
-/// Puts `request_id` into a problem body, or replaces a non-problem error body with a problem for its status.
-async fn into_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceResponse<BoxBody> {
+/// Writes the problem of an error response in the request's language with its request id: from the error itself
+/// when it is one of ours, else from the body a problem already has, else the closest problem for its status.
+async fn into_problem(res: ServiceResponse<BoxBody>, id: &str, lang: Lang) -> ServiceResponse<BoxBody> {
+    let ours = res.response().error().and_then(|e| e.as_error::<ApiError>()).map(|e| e.to_problem(lang));
     let is_problem = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -80,20 +84,23 @@ async fn into_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceRespons
     let status = res.status();
     let (req, res) = res.into_parts();
     let (mut head, body) = res.into_parts();
-    let mut problem = if is_problem {
-        body::to_bytes_limited(body, 256 * 1024)
+    let mut problem = match ours {
+        Some(p) => serde_json::to_value(p).ok(),
+        None if is_problem => body::to_bytes_limited(body, 256 * 1024)
             .await
             .ok()
             .and_then(|b| b.ok())
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-    } else {
-        None
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok()),
+        None => None,
     }
-    .unwrap_or_else(|| serde_json::to_value(fallback_error(status).to_problem()).unwrap_or_default());
+    .unwrap_or_else(|| serde_json::to_value(fallback_error(status).to_problem(lang)).unwrap_or_default());
     problem["request_id"] = serde_json::Value::String(id.to_string());
-    head.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    let headers = head.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    headers.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(if lang == Lang::En { "en" } else { "zh-CN" }));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Language"));
     let bytes = serde_json::to_vec(&problem).unwrap_or_default();
-    head.headers_mut().remove(header::CONTENT_LENGTH);
+    headers.remove(header::CONTENT_LENGTH);
     let res = head.set_body(BoxBody::new(bytes));
     ServiceResponse::new(req, res)
 }
@@ -101,8 +108,8 @@ async fn into_problem(res: ServiceResponse<BoxBody>, id: &str) -> ServiceRespons
 /// The closest problem for an error produced outside our handlers (actix internals).
 fn fallback_error(status: StatusCode) -> ApiError {
     match status.as_u16() {
-        400 => ApiError::bad_request("the request is malformed"),
-        401 => ApiError::Unauthorized("authentication required"),
+        400 => ApiError::bad_request(Msg::Malformed),
+        401 => ApiError::Unauthorized(Msg::AuthenticationRequired),
         403 => ApiError::Forbidden,
         404 => ApiError::NotFound,
         405 => ApiError::MethodNotAllowed { allow: vec![] },
@@ -112,7 +119,7 @@ fn fallback_error(status: StatusCode) -> ApiError {
         428 => ApiError::PreconditionRequired,
         429 => ApiError::RateLimited { retry_after_secs: 60 },
         503 => ApiError::Unavailable,
-        s if s < 500 => ApiError::bad_request(status.canonical_reason().unwrap_or("bad request")),
+        s if s < 500 => ApiError::bad_request(Msg::Malformed),
         _ => ApiError::Internal(format!("status {status} without a problem body")),
     }
 }

@@ -19,6 +19,7 @@ use crate::domain::text::Checks;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, OptionalJson, Page, PageQuery, PathId};
+use crate::messages::Msg;
 use crate::policy;
 use crate::security::{Authorized, Caller, AUDIT_READERS};
 use crate::state::AppState;
@@ -182,10 +183,10 @@ fn check_volumes(c: &mut Checks, annual: Option<i64>, daily: Option<i64>) {
 
 fn check_location(c: &mut Checks, loc: &IntakeLocation) {
     if loc.lat.is_some_and(|v| !(-90.0..=90.0).contains(&v)) {
-        c.fail("intake_location.lat", "must be between -90 and 90");
+        c.fail("intake_location.lat", Msg::Between(-90, 90));
     }
     if loc.lng.is_some_and(|v| !(-180.0..=180.0).contains(&v)) {
-        c.fail("intake_location.lng", "must be between -180 and 180");
+        c.fail("intake_location.lng", Msg::Between(-180, 180));
     }
 }
 
@@ -193,11 +194,11 @@ fn check_location(c: &mut Checks, loc: &IntakeLocation) {
 fn check_refs(conn: &mut DbConn, holder_id: &str, zone_id: Option<&str>) -> ApiResult<()> {
     let mut c = Checks::new();
     if crate::water_users::find(conn, holder_id)?.is_none() {
-        c.fail("holder_id", "no such water user");
+        c.fail("holder_id", Msg::NoSuchWaterUser);
     }
     if let Some(z) = zone_id {
         if crate::water_zones::find(conn, z)?.is_none() {
-            c.fail("zone_id", "no such zone");
+            c.fail("zone_id", Msg::NoSuchZone);
         }
     }
     c.finish()
@@ -217,7 +218,7 @@ async fn list(
     let pp: PageParams<(Option<NaiveDate>, String)> = query.page.params()?;
     let f = query.filter;
     if f.expiring_within_days.is_some_and(|d| !(0..=3650).contains(&d)) {
-        return Err(ApiError::invalid("expiring_within_days", "must be between 0 and 3650"));
+        return Err(ApiError::invalid("expiring_within_days", Msg::Between(0, 3650)));
     }
     let today = caller.now.today;
     let result = state
@@ -233,7 +234,7 @@ async fn list(
                     q = q.filter(p::valid_to.gt(*to).or(p::valid_to.eq(*to).and(p::id.gt(id.clone()))));
                 }
                 (Some((None, id)), false) => q = q.filter(p::id.gt(id.clone())),
-                _ => return Err(ApiError::invalid("cursor", "not a cursor returned by this list")),
+                _ => return Err(ApiError::invalid("cursor", Msg::Cursor)),
             }
             match f.status {
                 None => {}
@@ -389,10 +390,7 @@ async fn update(
             let (row, view) =
                 write::modify(conn, &ctx, &id, &if_match, "permit_updated", |conn, before: &PermitRow| {
                     if before.stored_status() != PermitStatus::Draft {
-                        return Err(ApiError::conflict(
-                            ErrorCode::NotEditable,
-                            "only a draft application can be edited",
-                        ));
+                        return Err(ApiError::conflict(ErrorCode::NotEditable, Msg::NotEditable));
                     }
                     let mut after = before.clone();
                     if let Some(v) = b.holder_id {
@@ -484,7 +482,7 @@ async fn act(
 ) -> ApiResult<HttpResponse> {
     if_match.require()?;
     if input.reason.as_deref().is_some_and(|r| r.chars().count() > 1000) {
-        return Err(ApiError::invalid("reason", "must be at most 1000 characters"));
+        return Err(ApiError::invalid("reason", Msg::AtMostChars(1000)));
     }
     let letter = state.settings.permit_letter.clone();
     let ctx = caller.ctx();

@@ -6,6 +6,7 @@ use super::{PermitRow, PermitStatus};
 use crate::db::DbConn;
 use crate::domain::dates::{add_years, effective_date};
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 use crate::text_enum;
 use crate::water_zones::{self, ZoneClass, ZoneRow};
 use crate::write::Versioned;
@@ -63,10 +64,10 @@ pub struct ActionInput {
 /// Term checks shared by drafts and approvals: `valid_to` after `valid_from`, at most 10 years.
 pub fn check_term(valid_from: NaiveDate, valid_to: NaiveDate) -> Result<(), ApiError> {
     if valid_to <= valid_from {
-        return Err(ApiError::invalid("valid_to", "must be after valid_from"));
+        return Err(ApiError::invalid("valid_to", Msg::AfterValidFrom));
     }
     if valid_to > add_years(valid_from, MAX_TERM_YEARS) {
-        return Err(ApiError::invalid("valid_to", format!("a permit's term is at most {MAX_TERM_YEARS} years")));
+        return Err(ApiError::invalid("valid_to", Msg::TermAtMost { years: MAX_TERM_YEARS }));
     }
     Ok(())
 }
@@ -80,16 +81,10 @@ fn check_zone(conn: &mut DbConn, row: &PermitRow, check_cap: bool, new_permit: b
     let zone = ZoneRow::lock(conn, zone_id)?.ok_or_else(|| ApiError::internal("permit refers to a missing zone"))?;
     match ZoneClass::parse(&zone.zone_class) {
         Some(ZoneClass::Prohibited) => {
-            return Err(ApiError::conflict(
-                ErrorCode::ZoneProhibited,
-                format!("zone {} is a prohibited zone (禁采区)", zone.name),
-            ));
+            return Err(ApiError::conflict(ErrorCode::ZoneProhibited, Msg::ZoneProhibited(zone.name)));
         }
         Some(ZoneClass::Restricted) if new_permit && row.source().is_groundwater() => {
-            return Err(ApiError::conflict(
-                ErrorCode::ZoneRestricted,
-                format!("zone {} is restricted (限采区): no new groundwater permits", zone.name),
-            ));
+            return Err(ApiError::conflict(ErrorCode::ZoneRestricted, Msg::ZoneRestricted(zone.name)));
         }
         _ => {}
     }
@@ -99,10 +94,12 @@ fn check_zone(conn: &mut DbConn, row: &PermitRow, check_cap: bool, new_permit: b
         if i128::from(others) + i128::from(row.annual_volume_m3) > i128::from(zone.allowable_m3_per_year) {
             return Err(ApiError::conflict(
                 ErrorCode::ZoneCapExceeded,
-                format!(
-                    "zone {} has {} of {} m³/year approved over this term; {} more would exceed it",
-                    zone.name, others, zone.allowable_m3_per_year, row.annual_volume_m3
-                ),
+                Msg::ZoneCapExceeded {
+                    zone: zone.name,
+                    approved: others,
+                    allowable: zone.allowable_m3_per_year,
+                    extra: row.annual_volume_m3,
+                },
             ));
         }
     }
@@ -123,11 +120,11 @@ pub fn apply(
     if !from.contains(&current) {
         return Err(ApiError::conflict(
             ErrorCode::InvalidTransition,
-            format!("cannot {} a permit that is {}", action.as_str(), current.as_str()),
+            Msg::InvalidTransition { action: action.label(), status: current.label() },
         ));
     }
     if action.requires_reason() && input.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-        return Err(ApiError::invalid("reason", format!("a reason is required to {}", action.as_str())));
+        return Err(ApiError::invalid("reason", Msg::ReasonRequired { action: action.label() }));
     }
     let date = effective_date(input.effective_date, before.last_step_on, today)?;
     let mut row = before.clone();
@@ -144,11 +141,9 @@ pub fn apply(
             let valid_from = input
                 .valid_from
                 .or(row.valid_from)
-                .ok_or_else(|| ApiError::invalid("valid_from", "is required to approve"))?;
-            let valid_to = input
-                .valid_to
-                .or(row.valid_to)
-                .ok_or_else(|| ApiError::invalid("valid_to", "is required to approve"))?;
+                .ok_or_else(|| ApiError::invalid("valid_from", Msg::RequiredToApprove))?;
+            let valid_to =
+                input.valid_to.or(row.valid_to).ok_or_else(|| ApiError::invalid("valid_to", Msg::RequiredToApprove))?;
             check_term(valid_from, valid_to)?;
             row.valid_from = Some(valid_from);
             row.valid_to = Some(valid_to);
@@ -158,26 +153,22 @@ pub fn apply(
         }
         Action::Renew => {
             let old_to = before.valid_to.ok_or_else(|| ApiError::internal("approved permit without valid_to"))?;
-            let new_to =
-                input.valid_to.ok_or_else(|| ApiError::invalid("valid_to", "the new end of the term is required"))?;
+            let new_to = input.valid_to.ok_or_else(|| ApiError::invalid("valid_to", Msg::NewEndRequired))?;
             if date > old_to - TimeDelta::days(RENEWAL_LEAD_DAYS) {
                 return Err(ApiError::conflict(
                     ErrorCode::RenewalTooLate,
-                    format!("renewal must be applied for at least {RENEWAL_LEAD_DAYS} days before {old_to}"),
+                    Msg::RenewalTooLate { days: RENEWAL_LEAD_DAYS, valid_to: old_to },
                 ));
             }
             if new_to <= old_to {
-                return Err(ApiError::invalid("valid_to", format!("must be after the current end of term {old_to}")));
+                return Err(ApiError::invalid("valid_to", Msg::AfterCurrentEnd(old_to)));
             }
             if new_to > add_years(date, MAX_TERM_YEARS) {
-                return Err(ApiError::invalid(
-                    "valid_to",
-                    format!("the new term may run at most {MAX_TERM_YEARS} years from the renewal"),
-                ));
+                return Err(ApiError::invalid("valid_to", Msg::RenewalTermAtMost { years: MAX_TERM_YEARS }));
             }
             if let Some(v) = input.annual_volume_m3 {
                 if !(1..=crate::domain::MAX_VOLUME_M3).contains(&v) {
-                    return Err(ApiError::invalid("annual_volume_m3", "must be between 1 and 1000000000000 (10¹²) m³"));
+                    return Err(ApiError::invalid("annual_volume_m3", Msg::VolumeRange { min: 1 }));
                 }
                 row.annual_volume_m3 = v;
             }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Principal, Role};
 use crate::config::{Secret, Settings};
+use crate::identity::{check_roles, Holder};
 
 /// Tokens are accepted this many seconds past `exp` (clock skew between hosts); revocations outlive it.
 pub const LEEWAY_SECS: i64 = 30;
@@ -218,8 +219,15 @@ impl TokenKeys {
         {
             return None;
         }
+        let roles: Vec<Role> =
+            c.roles.iter().filter_map(|r| Role::parse(r)).filter(|r| verifier.grants.contains(r)).collect();
+        // The role rules hold for every token: an issuer's admin holds no business role, and so on.
+        let holder = if roles.contains(&Role::Platform) { Holder::Service } else { Holder::Staff };
+        if !roles.is_empty() && check_roles(&roles, holder).is_err() {
+            return None;
+        }
         Some(Principal {
-            roles: c.roles.iter().filter_map(|r| Role::parse(r)).filter(|r| verifier.grants.contains(r)).collect(),
+            roles,
             local: c.iss == self.issuer,
             issuer: c.iss,
             session: c.sid,

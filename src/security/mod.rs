@@ -17,6 +17,7 @@ pub use crate::identity::{Principal, Role};
 
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::messages::Msg;
 use revocation::Revocations;
 
 /// The roles that may read the audit trail, and with it who did what (API.md §4.10).
@@ -51,8 +52,8 @@ pub struct Authenticator {
 impl Authenticator {
     /// The principal of a bearer token: signature, claims and revocation checked.
     pub fn authenticate(&self, token: Option<&str>) -> Result<Principal, ApiError> {
-        let token = token.ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        let principal = self.keys.verify(token).ok_or(ApiError::Unauthorized("the token is invalid or expired"))?;
+        let token = token.ok_or(ApiError::Unauthorized(Msg::TokenMissing))?;
+        let principal = self.keys.verify(token).ok_or(ApiError::Unauthorized(Msg::TokenInvalid))?;
         match self.revocations.refusal(&principal) {
             Some(why) => Err(ApiError::Unauthorized(why)),
             None => Ok(principal),
@@ -61,11 +62,17 @@ impl Authenticator {
 }
 
 /// The client's address for throttling: the TCP peer, or (behind a reverse proxy, when `trust_forwarded` is set)
-/// the address the proxy reports in `Forwarded` / `X-Forwarded-For`.
+/// the last address in `X-Forwarded-For` — the one the proxy itself appended; earlier entries are whatever the
+/// client claimed.
 pub fn client_address(req: &actix_web::HttpRequest, trust_forwarded: bool) -> String {
-    let info = req.connection_info();
-    let addr = if trust_forwarded { info.realip_remote_addr() } else { info.peer_addr() };
-    let addr = addr.unwrap_or("unknown");
+    let forwarded = trust_forwarded
+        .then(|| req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).last())
+        .flatten()
+        .and_then(|v| v.rsplit(',').map(str::trim).find(|a| !a.is_empty()))
+        .map(str::to_string);
+    let peer = req.connection_info().peer_addr().map(str::to_string);
+    let addr = forwarded.or(peer).unwrap_or_else(|| "unknown".into());
+    let addr = addr.as_str();
     // A socket address without its port; a bare IP (or IPv6 in brackets) as it is.
     match addr.parse::<std::net::SocketAddr>() {
         Ok(sa) => sa.ip().to_string(),

@@ -35,12 +35,13 @@ pub fn dummy_hash() -> &'static str {
 }
 
 /// Minimal password policy: 12+ characters.
-pub fn check_policy(password: &str) -> Result<(), &'static str> {
+pub fn check_policy(password: &str) -> Result<(), crate::messages::Msg> {
+    use crate::messages::Msg;
     if password.chars().count() < 12 {
-        return Err("must be at least 12 characters");
+        return Err(Msg::AtLeastChars(12));
     }
     if password.len() > 1024 {
-        return Err("must be at most 1024 bytes");
+        return Err(Msg::AtMostBytes(1024));
     }
     Ok(())
 }
@@ -48,26 +49,32 @@ pub fn check_policy(password: &str) -> Result<(), &'static str> {
 /// Argon2 off the async workers, at most `concurrent` at a time (each takes 19 MiB and a core for ~20 ms): a burst
 /// of sign-ins queues here instead of taking gigabytes of memory, and gives up with 503 after `wait`.
 pub struct Hashing {
-    permits: tokio::sync::Semaphore,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
     wait: std::time::Duration,
 }
 
 impl Hashing {
     pub fn new(concurrent: usize, wait: std::time::Duration) -> Self {
-        Self { permits: tokio::sync::Semaphore::new(concurrent.max(1)), wait }
+        Self { permits: std::sync::Arc::new(tokio::sync::Semaphore::new(concurrent.max(1))), wait }
     }
 
-    /// Runs `f` (Argon2 work) on the blocking pool once a permit is free.
+    /// Runs `f` (Argon2 work) on the blocking pool once a permit is free. The permit travels with the work and is
+    /// returned when the work ends — not when the request does (a dropped client does not stop the hashing).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, crate::error::ApiError> {
         use crate::error::ApiError;
-        let _permit = tokio::time::timeout(self.wait, self.permits.acquire())
+        let permit = tokio::time::timeout(self.wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Unavailable)?
             .map_err(|_| ApiError::Unavailable)?;
-        actix_web::web::block(f).await.map_err(|_| ApiError::internal("password hashing cancelled"))
+        actix_web::web::block(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+        .map_err(|_| ApiError::internal("password hashing cancelled"))
     }
 
     pub async fn hash(&self, password: String) -> Result<String, crate::error::ApiError> {

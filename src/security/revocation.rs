@@ -21,6 +21,7 @@ use super::Principal;
 use crate::db::schema::revocations::dsl as r;
 use crate::db::schema::{accounts, service_accounts};
 use crate::db::DbConn;
+use crate::messages::Msg;
 
 /// An account's standing as authentication sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,21 +56,21 @@ pub fn jti_key(p: &Principal) -> String {
 
 impl Revocations {
     /// Why the token must be refused, if it must.
-    pub fn refusal(&self, p: &Principal) -> Option<&'static str> {
+    pub fn refusal(&self, p: &Principal) -> Option<Msg> {
         let s = self.state.read().expect("revocation lock poisoned");
         if s.jtis.contains_key(&jti_key(p)) {
-            return Some("the token has been revoked");
+            return Some(Msg::TokenRevoked);
         }
         if p.local {
             if p.session.as_ref().is_some_and(|sid| s.sessions.contains_key(sid)) {
-                return Some("the session has ended");
+                return Some(Msg::SessionEnded);
             }
             if let Some(standing) = s.accounts.get(&p.sub) {
                 if !standing.active {
-                    return Some("the account is deactivated");
+                    return Some(Msg::AccountInactive);
                 }
                 if p.epoch < standing.epoch {
-                    return Some("the token was issued before the account's password or roles changed");
+                    return Some(Msg::TokenBeforeChange);
                 }
             }
         }
@@ -155,13 +156,19 @@ pub fn revoke_jti(conn: &mut DbConn, key: &str, until: i64) -> QueryResult<()> {
     insert(conn, "jti", key, until)
 }
 
-/// Voids every access token of a sign-in session until `until` (once: an ended session stays ended).
-pub fn revoke_session(conn: &mut DbConn, sid: &str, until: i64) -> QueryResult<()> {
-    let ended = diesel::select(diesel::dsl::exists(
+/// Whether a sign-in session has been ended (the database's word, not the cache's).
+pub fn session_ended(conn: &mut DbConn, sid: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         r::revocations.filter(r::kind.eq("session").and(r::value.eq(sid)).and(r::expires_at.gt(crate::db::now()))),
     ))
-    .get_result::<bool>(conn)?;
-    if ended {
+    .get_result::<bool>(conn)
+}
+
+/// Ends a sign-in session until `until` (once: an ended session stays ended): every access token of it is
+/// refused, and no refresh token of it is honoured any more — also one issued by a refresh that raced the end.
+/// `until` must cover the session's refresh tokens and the access tokens they could still mint.
+pub fn revoke_session(conn: &mut DbConn, sid: &str, until: i64) -> QueryResult<()> {
+    if session_ended(conn, sid)? {
         return Ok(());
     }
     insert(conn, "session", sid, until)

@@ -5,6 +5,10 @@
 //! ceiling within the window: a guesser elsewhere is slowed down long before the owner, signing in from their own
 //! address, is affected, and one address cannot try many accounts either.
 //!
+//! An address the account has signed in from successfully in the last 30 days is *known*: attempts from it are
+//! not held back by the account-wide ceiling (only by their own), so guessers elsewhere can reach that ceiling
+//! without locking the owner out of their usual desk.
+//!
 //! Counting is atomic: [`reserve`] takes a lock per key (an advisory transaction lock on PostgreSQL; SQLite has one
 //! writer), checks the counts and records the attempt as a failure *before* the password is checked, in one
 //! transaction. Requests fired together are therefore evaluated at most up to the ceiling; the rest get 429.
@@ -101,11 +105,13 @@ fn lock(conn: &mut DbConn, keys: &[&str]) -> QueryResult<()> {
 pub fn reserve(conn: &mut DbConn, keys: &Keys, limits: &Limits, now: NaiveDateTime) -> QueryResult<Reservation> {
     lock(conn, &[&keys.pair, &keys.subject, &keys.address])?;
     let window = TimeDelta::from_std(limits.window).unwrap_or(TimeDelta::minutes(15));
+    let known = known_since(conn, &keys.pair)?.is_some_and(|at| at > now.and_utc().timestamp() - KNOWN_FOR_SECS);
     for (key, limit) in [
-        (&keys.pair, limits.per_subject_and_address),
-        (&keys.subject, limits.per_subject),
-        (&keys.address, limits.per_address),
+        (&keys.pair, Some(limits.per_subject_and_address)),
+        (&keys.subject, (!known).then_some(limits.per_subject)),
+        (&keys.address, Some(limits.per_address)),
     ] {
+        let Some(limit) = limit else { continue };
         let limit = i64::from(limit.max(1));
         let recent: Vec<NaiveDateTime> = lf::table
             .filter(lf::username_key.eq(key).and(lf::at.gt(now - window)))
@@ -156,15 +162,40 @@ pub fn guard(
     }
 }
 
-/// The attempt proved the secret: forget it, and the subject's earlier failures from this address.
-pub fn succeeded(conn: &mut DbConn, attempt: &Attempt) -> QueryResult<()> {
+/// The attempt proved the secret: forget it and the subject's earlier failures from this address, and know the
+/// address from now on.
+pub fn succeeded(conn: &mut DbConn, attempt: &Attempt, now: NaiveDateTime) -> QueryResult<()> {
     diesel::delete(lf::table.filter(lf::id.eq_any(&attempt.ids).or(lf::username_key.eq(&attempt.pair))))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    set_counter(conn, &format!("known:{}", attempt.pair), now.and_utc().timestamp())
 }
 
-/// True at most once a minute per key: whether a refusal should be written to the audit trail.
-fn audit_due(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> QueryResult<bool> {
+/// How long a successful address stays known.
+const KNOWN_FOR_SECS: i64 = 30 * 86_400;
+
+/// When the account last signed in successfully from this address (unix seconds).
+fn known_since(conn: &mut DbConn, pair: &str) -> QueryResult<Option<i64>> {
+    c::counters.filter(c::name.eq(format!("known:{pair}"))).select(c::value).first(conn).optional()
+}
+
+fn set_counter(conn: &mut DbConn, name: &str, value: i64) -> QueryResult<()> {
+    if diesel::update(c::counters.filter(c::name.eq(name))).set(c::value.eq(value)).execute(conn)? == 1 {
+        return Ok(());
+    }
+    match conn
+        .transaction(|t| diesel::insert_into(c::counters).values((c::name.eq(name), c::value.eq(value))).execute(t))
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => {
+            diesel::update(c::counters.filter(c::name.eq(name))).set(c::value.eq(value)).execute(conn).map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// True at most once a minute per key: whether a refusal should be written to the audit trail (anonymous callers
+/// must not be able to grow it without limit).
+pub fn audit_due(conn: &mut DbConn, key: &str, now: NaiveDateTime) -> QueryResult<bool> {
     let name = format!("throttled:{key}");
     let now_s = now.and_utc().timestamp();
     let updated = diesel::update(c::counters.filter(c::name.eq(&name).and(c::value.le(now_s - 60))))
@@ -192,5 +223,7 @@ pub fn purge(conn: &mut DbConn, window: Duration, now: NaiveDateTime) -> QueryRe
     let mut n = diesel::delete(lf::table.filter(lf::at.le(now - window))).execute(conn)?;
     let day_ago = now.and_utc().timestamp() - 86_400;
     n += diesel::delete(c::counters.filter(c::name.like("throttled:%").and(c::value.lt(day_ago)))).execute(conn)?;
+    let forgotten = now.and_utc().timestamp() - KNOWN_FOR_SECS;
+    n += diesel::delete(c::counters.filter(c::name.like("known:%").and(c::value.lt(forgotten)))).execute(conn)?;
     Ok(n)
 }

@@ -12,6 +12,7 @@ use crate::clock::Now;
 use crate::db::schema::{permits, water_users};
 use crate::db::DbConn;
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 use crate::write::Record;
 
 /// A water user (取用水户): an organisation identified by its 统一社会信用代码.
@@ -54,7 +55,7 @@ impl Record for WaterUser {
     }
 
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, "a water user with this credit code is already registered")
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateCreditCode)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::domain::CreditCode;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, Page, PageQuery, PathId};
+use crate::messages::Msg;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -85,7 +86,7 @@ fn check_credit_code(c: &mut Checks, value: &str) -> String {
     match CreditCode::parse(value) {
         Ok(code) => code.into_string(),
         Err(e) => {
-            c.fail_with(ErrorCode::InvalidCreditCode, "credit_code", e.to_string());
+            c.fail_with(ErrorCode::InvalidCreditCode, "credit_code", e.message());
             value.to_string()
         }
     }
@@ -267,8 +268,8 @@ async fn remove(
                 if refs.is_empty() {
                     return Ok(());
                 }
-                let what = refs.iter().map(|(t, n)| format!("{n} {t}")).collect::<Vec<_>>().join(", ");
-                Err(ApiError::conflict(ErrorCode::Referenced, format!("the water user is still referenced by {what}")))
+                let refs = refs.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+                Err(ApiError::conflict(ErrorCode::Referenced, Msg::ReferencedBy(refs)))
             })?;
             Ok(Reply::no_content())
         })

@@ -17,6 +17,7 @@ use crate::db::schema::{permits, water_zones};
 use crate::db::DbConn;
 use crate::domain::water::{PermitStatus, SourceType};
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 use crate::text_enum;
 use crate::write::Record;
 
@@ -95,7 +96,7 @@ impl Record for ZoneRow {
     }
 
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, "a zone with this name exists")
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateZoneName)
     }
 }
 

@@ -12,6 +12,7 @@ use crate::db::schema::withdrawals;
 use crate::db::DbConn;
 use crate::domain::dates::Month;
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 use crate::permits::{PermitRow, PermitStatus};
 use crate::text_enum;
 
@@ -131,27 +132,20 @@ pub fn volume_for(
 ) -> Result<i64, ApiError> {
     match method {
         Method::MaxCapacity => {
-            let daily = permit.daily_max_volume_m3.ok_or_else(|| {
-                ApiError::conflict(
-                    ErrorCode::NoDailyMaximum,
-                    "the permit states no daily maximum to charge by (max_capacity)",
-                )
-            })?;
-            let computed = capacity(daily, days).ok_or_else(|| {
-                ApiError::invalid("volume_m3", "daily maximum × days exceeds the largest volume (10¹² m³)")
-            })?;
+            let daily = permit
+                .daily_max_volume_m3
+                .ok_or_else(|| ApiError::conflict(ErrorCode::NoDailyMaximum, Msg::NoDailyMaximum))?;
+            let computed =
+                capacity(daily, days).ok_or_else(|| ApiError::invalid("volume_m3", Msg::CapacityTooLarge))?;
             match reported {
-                Some(v) if v != computed => Err(ApiError::invalid(
-                    "volume_m3",
-                    format!("max_capacity is the daily maximum × days = {computed}; omit volume_m3 or send that"),
-                )),
+                Some(v) if v != computed => Err(ApiError::invalid("volume_m3", Msg::MaxCapacityIs(computed))),
                 _ => Ok(computed),
             }
         }
         _ => match reported {
             Some(v) if v >= 0 => Ok(v),
-            Some(_) => Err(ApiError::invalid("volume_m3", "must not be negative")),
-            None => Err(ApiError::invalid("volume_m3", "is required unless method is max_capacity")),
+            Some(_) => Err(ApiError::invalid("volume_m3", Msg::VolumeRange { min: 0 })),
+            None => Err(ApiError::invalid("volume_m3", Msg::VolumeRequiredUnlessMaxCapacity)),
         },
     }
 }
@@ -167,22 +161,28 @@ pub fn exceeds_capacity(permit: &PermitRow, volume: i64, days: (NaiveDate, Naive
     permit.daily_max_volume_m3.is_some_and(|daily| capacity(daily, days).is_none_or(|cap| volume > cap))
 }
 
-/// The permit and its current record for `period`, if any, in one round trip (the write path's only read).
+/// The permit, read under a lock that lasts until the write commits (`FOR KEY SHARE` on PostgreSQL: reports for
+/// one permit do not wait for each other, but a change to the permit — a revocation, a new daily maximum — waits
+/// for them, and they for it), and its current record for `period`, if any.
 pub fn permit_with_current(
     conn: &mut DbConn,
     permit_id: &str,
     period: &str,
 ) -> QueryResult<Option<(PermitRow, Option<WithdrawalRow>)>> {
     use crate::db::schema::permits;
-    permits::table
-        .left_join(
-            withdrawals::table.on(withdrawals::permit_id
-                .eq(permits::id)
-                .and(withdrawals::period.eq(period))
-                .and(withdrawals::superseded.eq(false))),
-        )
-        .filter(permits::id.eq(permit_id))
-        .select((PermitRow::as_select(), Option::<WithdrawalRow>::as_select()))
+    let permit = match conn {
+        DbConn::Postgres(c) => {
+            permits::table.find(permit_id).select(PermitRow::as_select()).for_key_share().first(c).optional()?
+        }
+        DbConn::Sqlite(c) => permits::table.find(permit_id).select(PermitRow::as_select()).first(c).optional()?,
+    };
+    let Some(permit) = permit else { return Ok(None) };
+    let current = withdrawals::table
+        .filter(withdrawals::permit_id.eq(permit_id))
+        .filter(withdrawals::period.eq(period))
+        .filter(withdrawals::superseded.eq(false))
+        .select(WithdrawalRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(Some((permit, current)))
 }

@@ -19,6 +19,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, Page, PageQuery, PathId};
 use crate::identity::Role;
+use crate::messages::Msg;
 use crate::permits;
 use crate::policy;
 use crate::security::Authorized;
@@ -68,10 +69,8 @@ pub struct WithdrawalFilter {
 }
 
 fn month_param(field: &str, v: Option<&str>) -> ApiResult<Option<String>> {
-    v.map(|s| {
-        Month::parse(s).map(|m| m.to_string()).ok_or_else(|| ApiError::invalid(field, "must be a month, YYYY-MM"))
-    })
-    .transpose()
+    v.map(|s| Month::parse(s).map(|m| m.to_string()).ok_or_else(|| ApiError::invalid(field, Msg::MonthFormat)))
+        .transpose()
 }
 
 /// Record a month's withdrawal. A second report for the same month is a correction: it becomes the current
@@ -94,7 +93,7 @@ async fn record(
     let mut c = Checks::new();
     let month = Month::parse(b.period.trim());
     if month.is_none() {
-        c.fail("period", "must be a month, YYYY-MM");
+        c.fail("period", Msg::MonthFormat);
     }
     let note = c.optional_text("note", b.note.as_deref(), 1000);
     if let Some(v) = b.volume_m3 {
@@ -103,16 +102,16 @@ async fn record(
     c.finish()?;
     let month = month.expect("checked");
     if month > Month::of(caller.now.today) {
-        return Err(ApiError::invalid("period", "must not lie in the future"));
+        return Err(ApiError::invalid("period", Msg::InFuture));
     }
     // Who reported it is the caller, never what the body says; a platform's readings are marked as such.
-    let reported_by = caller.principal.username.clone().unwrap_or_else(|| caller.principal.sub.clone());
+    let p = &caller.principal;
+    let name = p.username.clone().unwrap_or_else(|| p.sub.clone());
+    let reported_by =
+        crate::domain::text::untrusted(&if p.local { name } else { format!("{name} ({})", p.issuer) }, 100);
     let source = if caller.principal.roles.contains(&Role::Platform) { Source::Platform } else { Source::Staff };
     if source == Source::Platform && b.method != Method::OnlineMeter {
-        return Err(ApiError::conflict(
-            ErrorCode::OnlineMeterOnly,
-            "the provincial platform reports online_meter readings only",
-        ));
+        return Err(ApiError::conflict(ErrorCode::OnlineMeterOnly, Msg::OnlineMeterOnly));
     }
     let ctx = caller.ctx();
     let permit_id = id.into_inner();
@@ -121,31 +120,30 @@ async fn record(
             let period = month.to_string();
             let (permit, previous) = permit_with_current(conn, &permit_id, &period)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(permit.version)?;
-            let days = active_days(&permit, month).ok_or_else(|| {
-                ApiError::conflict(ErrorCode::PermitNotActive, format!("the permit was not in force in {month}"))
-            })?;
+            let days = active_days(&permit, month)
+                .ok_or_else(|| ApiError::conflict(ErrorCode::PermitNotActive, Msg::NotInForce(month.to_string())))?;
             if source == Source::Platform && previous.as_ref().is_some_and(|p| p.source == Source::Staff.as_str()) {
-                return Err(ApiError::conflict(
-                    ErrorCode::StaffReadingProtected,
-                    format!("the reading for {month} was entered by staff; only staff may correct it"),
-                ));
+                return Err(ApiError::conflict(ErrorCode::StaffReadingProtected, Msg::StaffReading(month.to_string())));
             }
             let volume = volume_for(&permit, b.method, b.volume_m3, days)?;
             let over_capacity = exceeds_capacity(&permit, volume, days);
             if over_capacity && b.over_capacity_confirmed != Some(true) {
                 return Err(ApiError::conflict(
                     ErrorCode::ExceedsPermitCapacity,
-                    format!(
-                        "{volume} m³ is more than the permit can draw in {month} (daily maximum × days in force); \
-                         check the reading, or send over_capacity_confirmed: true to record it anyway"
-                    ),
+                    Msg::ExceedsCapacity { volume, month: month.to_string() },
                 ));
             }
             let now = ctx.now.at;
             if let Some(prev) = &previous {
-                diesel::update(wd::table.find(&prev.id))
-                    .set((wd::superseded.eq(true), wd::updated_at.eq(now), wd::version.eq(prev.version + 1)))
-                    .execute(conn)?;
+                // Only the revision read above, still current: a concurrent correction makes this one a conflict.
+                let replaced = diesel::update(
+                    wd::table.find(&prev.id).filter(wd::superseded.eq(false)).filter(wd::version.eq(prev.version)),
+                )
+                .set((wd::superseded.eq(true), wd::updated_at.eq(now), wd::version.eq(prev.version + 1)))
+                .execute(conn)?;
+                if replaced != 1 {
+                    return Err(ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport));
+                }
             }
             let row = WithdrawalRow {
                 id: crate::domain::new_id(),
@@ -165,10 +163,7 @@ async fn record(
             };
             diesel::insert_into(wd::table).values(&row).execute(conn).map_err(|e| {
                 if is_unique_violation(&e) {
-                    ApiError::conflict(
-                        ErrorCode::Conflict,
-                        "another report for this month was recorded at the same time; retry",
-                    )
+                    ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport)
                 } else {
                     e.into()
                 }

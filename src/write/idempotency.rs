@@ -34,6 +34,7 @@ use super::reply::Reply;
 use crate::db::schema::idempotency_keys::dsl as k;
 use crate::db::{is_unique_violation, Db, DbConn};
 use crate::error::{ApiError, ErrorCode};
+use crate::messages::Msg;
 use crate::security::Authenticator;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -81,10 +82,7 @@ impl Claim {
         let headers: Vec<(String, String)> = reply.headers().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
         let stored = store(conn, self, reply.status.as_u16(), &headers, reply.body.as_deref().unwrap_or_default())?;
         if !stored {
-            return Err(ApiError::conflict(
-                ErrorCode::IdempotencyKeyInFlight,
-                "another request with this Idempotency-Key took it over; retry to get its outcome",
-            ));
+            return Err(ApiError::conflict(ErrorCode::IdempotencyKeyInFlight, Msg::IdempotencyTakenOver));
         }
         Ok(())
     }
@@ -163,27 +161,38 @@ pub fn claim(
         k::created_at.eq(now),
         k::expires_at.eq(now + ttl),
     );
-    // In a savepoint: losing the race to another claim leaves this transaction usable.
-    let inserted = conn.transaction(|c| diesel::insert_into(k::idempotency_keys).values(fresh).execute(c));
-    match inserted {
-        Ok(_) => return Ok(Claimed::Proceed(token)),
-        Err(e) if is_unique_violation(&e) => {}
-        Err(e) => return Err(e.into()),
-    }
     type Row = (String, String, String, Option<i32>, Option<String>, Option<Vec<u8>>, NaiveDateTime, NaiveDateTime);
-    let (req_hash, state, old_token, status, headers, body, created, expires): Row = k::idempotency_keys
-        .filter(k::scope.eq(scope).and(k::key.eq(key)))
-        .select((
-            k::request_hash,
-            k::state,
-            k::claim_token,
-            k::status_code,
-            k::response_headers,
-            k::response_body,
-            k::created_at,
-            k::expires_at,
-        ))
-        .first(conn)?;
+    let mut existing: Option<Row> = None;
+    for _ in 0..2 {
+        // In a savepoint: losing the race to another claim leaves this transaction usable.
+        let inserted = conn.transaction(|c| diesel::insert_into(k::idempotency_keys).values(fresh).execute(c));
+        match inserted {
+            Ok(_) => return Ok(Claimed::Proceed(token)),
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e.into()),
+        }
+        existing = k::idempotency_keys
+            .filter(k::scope.eq(scope).and(k::key.eq(key)))
+            .select((
+                k::request_hash,
+                k::state,
+                k::claim_token,
+                k::status_code,
+                k::response_headers,
+                k::response_body,
+                k::created_at,
+                k::expires_at,
+            ))
+            .first(conn)
+            .optional()?;
+        if existing.is_some() {
+            break;
+        }
+        // Released (or purged) between the two statements: claim it afresh.
+    }
+    let Some((req_hash, state, old_token, status, headers, body, created, expires)) = existing else {
+        return Err(in_flight());
+    };
     let abandoned = state == "in_flight" && created + IN_FLIGHT_TAKEOVER < now;
     if expires <= now || abandoned {
         // Expired, or abandoned by a request that died: start over under a new claim token — only if nobody
@@ -217,10 +226,7 @@ pub fn claim(
 }
 
 fn in_flight() -> ApiError {
-    ApiError::conflict(
-        ErrorCode::IdempotencyKeyInFlight,
-        "a request with this Idempotency-Key is still being processed; retry later",
-    )
+    ApiError::conflict(ErrorCode::IdempotencyKeyInFlight, Msg::IdempotencyInFlight)
 }
 
 /// The digest that tells "the same request" from another one under the same key.
@@ -260,7 +266,7 @@ pub async fn middleware(
             s.to_string()
         }
         _ => {
-            let e = ApiError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters");
+            let e = ApiError::invalid("Idempotency-Key", Msg::IdempotencyKey);
             return Ok(req.error_response(e));
         }
     };

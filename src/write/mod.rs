@@ -22,6 +22,7 @@ use crate::clock::Now;
 use crate::db::{is_unique_violation, DbConn};
 use crate::error::{ApiError, ErrorCode};
 use crate::http::IfMatch;
+use crate::messages::Msg;
 
 /// How a table's row is stored: implemented for row structs by [`versioned_row!`].
 pub trait Versioned: Sized {
@@ -99,7 +100,7 @@ pub trait Record: Versioned + Clone {
 
     /// The refusal when a write breaks one of the table's unique constraints.
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, "a record with these values already exists")
+        ApiError::conflict(ErrorCode::Conflict, Msg::Duplicate)
     }
 }
 
@@ -126,9 +127,13 @@ impl<R> Change<R> {
     }
 }
 
+/// A write refused by a constraint: a unique one is the record's own conflict; a foreign key means a record it
+/// refers to was removed meanwhile (checked earlier in the transaction, deleted by a concurrent one).
 fn map_unique<R: Record>(e: diesel::result::Error) -> ApiError {
     if is_unique_violation(&e) {
         R::duplicate()
+    } else if crate::db::is_foreign_key_violation(&e) {
+        ApiError::conflict(ErrorCode::Conflict, Msg::ReferenceGone)
     } else {
         e.into()
     }
@@ -186,7 +191,7 @@ pub fn remove<R: Record>(
     let view = before.view(conn, &ctx.now)?;
     let deleted = before.delete(conn, before.version()).map_err(|e| {
         if crate::db::is_foreign_key_violation(&e) {
-            ApiError::conflict(ErrorCode::Referenced, "the record is still referenced")
+            ApiError::conflict(ErrorCode::Referenced, Msg::Referenced)
         } else {
             e.into()
         }

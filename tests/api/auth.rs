@@ -252,10 +252,37 @@ async fn external_issuers_with_pinned_algorithms() {
     c4.roles = vec!["auditor".into(), "water_resources".into()];
     let token = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &c4, &rsa).unwrap();
     assert_eq!(app.get("/api/v1/auth/me").bearer(&token).send().await.body["roles"], json!(["water_resources"]));
-    // Its subjects are kept apart from local ones: the trail records `issuer#subject`.
-    let created =
-        app.post("/api/v1/water-users").bearer(&token).json(&water_user_body("外部公司", REAL_CODES[4])).send().await;
+    // Its subjects are kept apart from local ones: the trail and idempotency keys record `issuer#subject`, and
+    // `/auth/me` shows it so (never a local account that happens to share the id).
+    let created = app
+        .post("/api/v1/water-users")
+        .bearer(&token)
+        .header("idempotency-key", "ext-1")
+        .json(&water_user_body("外部公司", REAL_CODES[4]))
+        .send()
+        .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM idempotency_keys WHERE scope = 'https://platform.example#someone' AND key = 'ext-1'"),
+        1
+    );
+    assert_eq!(app.get("/api/v1/auth/me").bearer(&token).send().await.body["sub"], "https://platform.example#someone");
+    // A local subject with the same id and key is another caller: its request runs (here: a duplicate, 409).
+    let local = app.token_for("someone", &[Role::WaterResources]);
+    let again = app
+        .post("/api/v1/water-users")
+        .bearer(&local)
+        .header("idempotency-key", "ext-1")
+        .json(&water_user_body("外部公司", REAL_CODES[4]))
+        .send()
+        .await;
+    again.assert_problem(409, "conflict");
+    // Role rules hold for external tokens too: a platform cannot also be a leader.
+    let mut c5 = claims(&app);
+    c5.iss = "https://platform.example".into();
+    c5.roles = vec!["platform".into(), "water_resources".into()];
+    let ok = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &c5, &rsa).unwrap();
+    assert_eq!(app.get("/api/v1/auth/me").bearer(&ok).send().await.status, 200);
     assert_eq!(
         app.count("SELECT COUNT(*) AS n FROM audit_events WHERE actor_sub = 'https://platform.example#someone'"),
         1

@@ -4,7 +4,11 @@ use shuiwu::identity::Role;
 use crate::helpers::*;
 use crate::on_both_databases;
 
-on_both_databases!(every_error_is_a_problem, request_ids_are_echoed_or_made);
+on_both_databases!(
+    every_error_is_a_problem,
+    request_ids_are_echoed_or_made,
+    errors_speak_chinese_unless_english_is_preferred
+);
 
 async fn every_error_is_a_problem(app: TestApp) {
     let t = app.token(&[Role::WaterResources]);
@@ -14,7 +18,7 @@ async fn every_error_is_a_problem(app: TestApp) {
     let r = app.post("/api/v1/water-users").bearer(&t).raw("{\"name\": ", "application/json").send().await;
     r.assert_problem(400, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "body");
-    assert_eq!(r.body["errors"][0]["message"], "the JSON ends too early");
+    assert_eq!(r.body["errors"][0]["message"], "JSON 不完整");
     // Wrong content type.
     app.post("/api/v1/water-users")
         .bearer(&t)
@@ -29,7 +33,7 @@ async fn every_error_is_a_problem(app: TestApp) {
     let r = app.post("/api/v1/water-users").bearer(&t).json(&body).send().await;
     r.assert_problem(400, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "colour", "{}", r.text);
-    assert_eq!(r.body["errors"][0]["message"], "is not a field of this request");
+    assert_eq!(r.body["errors"][0]["message"], "不是本请求的字段");
     // Wrong type, with the field's path.
     let mut body = water_user_body("某公司", REAL_CODES[0]);
     body["region_code"] = json!(520381);
@@ -172,4 +176,49 @@ async fn sqlite_locked_is_503_and_writes_nothing() {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events"), before);
     let ok = app.post("/api/v1/water-users").bearer(&t).json(&water_user_body("锁", REAL_CODES[0])).send().await;
     assert_eq!(ok.status, 201, "{}", ok.text);
+}
+
+/// Problems are in Chinese for Chinese clients and by default, in English when the client prefers English; the
+/// `code` is the same in both.
+async fn errors_speak_chinese_unless_english_is_preferred(app: TestApp) {
+    let t = app.token(&[Role::WaterResources]);
+    let mut body = water_user_body("某公司", REAL_CODES[0]);
+    body["region_code"] = json!("52");
+    let ask = |lang: Option<&'static str>| {
+        let mut r = app.post("/api/v1/water-users").bearer(&t).json(&body);
+        if let Some(l) = lang {
+            r = r.header("accept-language", l);
+        }
+        r.send()
+    };
+    for (lang, title, message, content_language) in [
+        (None, "请求参数有误", "须为 6 位行政区划代码", "zh-CN"),
+        (Some("zh-CN,zh;q=0.9,en;q=0.8"), "请求参数有误", "须为 6 位行政区划代码", "zh-CN"),
+        (Some("en-US,en;q=0.9"), "Validation failed", "must be a 6-digit administrative division code", "en"),
+    ] {
+        let r = ask(lang).await;
+        r.assert_problem(400, "validation_failed");
+        assert_eq!(r.body["title"], title, "{lang:?}");
+        assert_eq!(r.body["errors"][0]["message"], message);
+        assert_eq!(r.body["errors"][0]["field"], "region_code");
+        assert_eq!(r.header("content-language").as_deref(), Some(content_language));
+    }
+    // The same for a refusal by a rule, and for errors raised outside the handlers.
+    let created =
+        app.post("/api/v1/water-users").bearer(&t).json(&water_user_body("某公司", REAL_CODES[0])).send().await;
+    assert_eq!(created.status, 201);
+    let zh = app.post("/api/v1/water-users").bearer(&t).json(&water_user_body("某公司", REAL_CODES[0])).send().await;
+    zh.assert_problem(409, "conflict");
+    assert_eq!(zh.body["detail"], "该统一社会信用代码已登记");
+    let en = app
+        .post("/api/v1/water-users")
+        .bearer(&t)
+        .header("accept-language", "en")
+        .json(&water_user_body("某公司", REAL_CODES[0]))
+        .send()
+        .await;
+    assert_eq!(en.body["detail"], "a water user with this credit code is already registered");
+    let missing = app.get("/api/v1/nowhere").header("accept-language", "en").send().await;
+    assert_eq!((missing.body["title"].as_str(), missing.body["code"].as_str()), (Some("Not found"), Some("not_found")));
+    assert_eq!(app.get("/api/v1/nowhere").send().await.body["title"], "资源不存在");
 }

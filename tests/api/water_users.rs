@@ -101,7 +101,7 @@ async fn registry_lifecycle_and_references(app: TestApp) {
     ));
     let refused = app.delete(&format!("/api/v1/water-users/{id}")).bearer(&t).send().await;
     refused.assert_problem(409, "referenced");
-    assert!(refused.body["detail"].as_str().unwrap().contains("1 permits"));
+    assert!(refused.body["detail"].as_str().unwrap().contains("1 条取水许可"), "{}", refused.text);
     assert_eq!(app.get(&format!("/api/v1/water-users/{id}")).bearer(&t).send().await.status, 200);
 
     app.sql("DELETE FROM permits");
