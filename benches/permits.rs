@@ -116,7 +116,7 @@ wrk.headers["Content-Type"] = "application/json"
 local period = os.date("%Y-%m")
 request = function()
   local id = string.format("00000000-0000-7000-9000-%012d", math.random(1, {PERMITS}))
-  local body = string.format('{{"period": "%s", "volume_m3": %d, "method": "online_meter"}}', period, math.random(1, 100000))
+  local body = string.format('{{"period": "%s", "volume_m3": %d, "method": "online_meter"}}', period, math.random(1, 1000))
   return wrk.format(nil, "/api/v1/permits/" .. id .. "/withdrawals", nil, body)
 end
 "#

@@ -13,14 +13,14 @@ pub struct Health {
     pub status: String,
 }
 
-/// The process is up.
+/// 存活检查 — The process is up.
 #[utoipa::path(tag = "health", security(()), responses((status = 200, description = "Alive", body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok".into() })
 }
 
-/// The database is reachable and every migration is applied.
+/// 就绪检查 — The database is reachable and every migration is applied.
 #[utoipa::path(tag = "health", security(()), responses((status = 200, description = "Ready", body = Health)))]
 #[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {

@@ -12,25 +12,33 @@ use crate::error::{ErrorCode, FieldProblem, Problem};
 #[derive(OpenApi)]
 #[openapi(
     info(
-        title = "shuiwu 水务",
-        description = "Back-end service of a county water affairs bureau: water users, permits, fees, planned use, enforcement.\n\n\
-Authenticate with `POST /api/v1/auth/login` and use the `access_token` with **Authorize** (bearer). Every operation lists the roles \
-that may call it; errors are RFC 9457 `application/problem+json` with a stable `code`.",
+        title = "shuiwu 水务 — 县级水务局业务系统",
+        description = "县级水务局后端服务：取用水户名录、取水许可、水资源费、计划用水、行政执法。\n\n\
+**如何登录与授权**\n\n\
+1. 调用 `POST /api/v1/auth/login`，请求体为 `{\"username\": \"…\", \"password\": \"…\"}`（服务账号用 `POST /api/v1/auth/token`）。\n\
+2. 复制返回的 `access_token`，点击页面右上方的 **Authorize**，粘贴到 bearer 输入框并确认。之后的请求都会带上该令牌。\n\
+3. 访问令牌 15 分钟后过期，用 `refresh_token` 调用 `POST /api/v1/auth/refresh` 换取新令牌；退出登录调用 `POST /api/v1/auth/logout`。\n\n\
+每个接口都注明了可调用的角色。修改记录须在 `If-Match` 请求头中提供记录的 ETag；重试请求可带 `Idempotency-Key`。\
+错误以 RFC 9457 `application/problem+json` 返回，`code` 稳定不变，`title`、`detail` 默认为中文（`Accept-Language: en` 时为英文）。\n\n\
+---\n\n\
+Back-end service of a county water affairs bureau. Sign in with `POST /api/v1/auth/login` and paste the `access_token` \
+into **Authorize** (bearer). Every operation lists the roles that may call it; errors are RFC 9457 problems with a stable \
+`code`, in Chinese unless `Accept-Language` prefers English.",
         license(name = "Apache-2.0")
     ),
     components(schemas(Problem, FieldProblem, ErrorCode)),
     tags(
-        (name = "auth", description = "Sign-in, tokens"),
-        (name = "accounts", description = "Staff accounts (admin)"),
-        (name = "departments", description = "Departments (admin)"),
-        (name = "service-accounts", description = "Accounts of provincial platforms (admin)"),
+        (name = "auth", description = "登录与令牌 — sign-in, tokens"),
+        (name = "accounts", description = "工作人员账号（系统管理员） — staff accounts (admin)"),
+        (name = "departments", description = "部门（系统管理员） — departments (admin)"),
+        (name = "service-accounts", description = "服务账号（省级平台等） — accounts of provincial platforms (admin)"),
         (name = "water-users", description = "取用水户名录 — the registry of water users"),
-        (name = "water-zones", description = "Zones with total-quantity caps (总量控制)"),
+        (name = "water-zones", description = "取水总量控制分区 — zones with total-quantity caps"),
         (name = "permits", description = "取水许可 — water-abstraction permits from application to revocation"),
-        (name = "withdrawals", description = "Monthly withdrawals per permit"),
-        (name = "audit", description = "Append-only audit trail with a hash chain"),
-        (name = "changes", description = "Change feed for provincial platforms"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "withdrawals", description = "月取水量 — monthly withdrawals per permit"),
+        (name = "audit", description = "审计日志（哈希链） — append-only audit trail with a hash chain"),
+        (name = "changes", description = "变更流（省级平台同步） — change feed for provincial platforms"),
+        (name = "health", description = "健康检查 — liveness and readiness"),
     )
 )]
 struct ApiDoc;
@@ -50,19 +58,31 @@ fn problem_response(description: &str) -> Value {
 }
 
 const STANDARD: [(&str, &str, &str); 13] = [
-    ("400", "BadRequest", "Malformed request or invalid fields (`validation_failed`)"),
-    ("401", "Unauthorized", "Missing, invalid, expired or revoked token (`unauthorized`)"),
-    ("403", "Forbidden", "The caller's roles do not allow this operation (`forbidden`)"),
-    ("404", "NotFound", "No such resource (`not_found`)"),
-    ("409", "Conflict", "Refused by a business rule, or a request with the same Idempotency-Key is still running"),
-    ("412", "PreconditionFailed", "If-Match does not match the current version (`precondition_failed`)"),
-    ("413", "PayloadTooLarge", "Request body over 1 MiB (`payload_too_large`)"),
-    ("415", "UnsupportedMediaType", "Request body is not application/json (`unsupported_media_type`)"),
-    ("422", "IdempotencyKeyReused", "Idempotency-Key reused with a different request (`idempotency_key_reused`)"),
-    ("428", "PreconditionRequired", "If-Match header missing (`precondition_required`)"),
-    ("429", "TooManyRequests", "Too many attempts (`rate_limited`)"),
-    ("500", "InternalError", "Unexpected error (`internal_error`); details are in the server log under the request id"),
-    ("503", "ServiceUnavailable", "Database unreachable or overloaded (`service_unavailable`)"),
+    ("400", "BadRequest", "请求有误 — malformed request or invalid fields (`validation_failed`)"),
+    ("401", "Unauthorized", "未登录或令牌无效 — missing, invalid, expired or revoked token (`unauthorized`)"),
+    ("403", "Forbidden", "无权操作 — the caller's roles do not allow this operation (`forbidden`)"),
+    ("404", "NotFound", "不存在 — no such resource (`not_found`)"),
+    (
+        "409",
+        "Conflict",
+        "业务规则不允许 — refused by a business rule, or a request with the same Idempotency-Key is still running",
+    ),
+    ("412", "PreconditionFailed", "记录已被修改 — If-Match does not match the current version (`precondition_failed`)"),
+    ("413", "PayloadTooLarge", "请求体过大 — request body over 1 MiB (`payload_too_large`)"),
+    ("415", "UnsupportedMediaType", "内容类型不支持 — request body is not application/json (`unsupported_media_type`)"),
+    (
+        "422",
+        "IdempotencyKeyReused",
+        "幂等键已用于其他请求 — Idempotency-Key reused with a different request (`idempotency_key_reused`)",
+    ),
+    ("428", "PreconditionRequired", "缺少 If-Match — If-Match header missing (`precondition_required`)"),
+    ("429", "TooManyRequests", "尝试次数过多 — too many attempts (`rate_limited`)"),
+    (
+        "500",
+        "InternalError",
+        "服务器内部错误 — unexpected error (`internal_error`); details are in the server log under the request id",
+    ),
+    ("503", "ServiceUnavailable", "服务暂不可用 — database unreachable or overloaded (`service_unavailable`)"),
 ];
 
 fn add_response(op: &mut Map<String, Value>, status: &str) {
@@ -81,6 +101,156 @@ fn has_param(op: &Map<String, Value>, location: &str, name: Option<&str>) -> boo
     })
 }
 
+/// The Chinese name of every field and parameter the API uses: one glossary, so that a name means the same thing
+/// everywhere. `complete` writes it before each property's and parameter's description (a test checks none is
+/// missing).
+const GLOSSARY: &[(&str, &str)] = &[
+    ("access_token", "访问令牌"),
+    ("action", "操作"),
+    ("active", "是否在用"),
+    ("actor", "操作人"),
+    ("address", "地址"),
+    ("after", "变更后"),
+    ("allowable_m3_per_year", "可开采量/控制总量（立方米/年）"),
+    ("annual_volume_m3", "年取水量（立方米）"),
+    ("approved_m3_per_year", "已批准水量（立方米/年）"),
+    ("approved_on", "批准日期"),
+    ("at", "时间"),
+    ("before", "变更前"),
+    ("cancelled_on", "注销日期"),
+    ("changes", "变更字段"),
+    ("checked", "已校验条数"),
+    ("client_id", "客户端标识"),
+    ("client_secret", "客户端密钥"),
+    ("code", "代码"),
+    ("contact_phone", "联系电话"),
+    ("created_at", "创建时间"),
+    ("credit_code", "统一社会信用代码"),
+    ("current_password", "当前密码"),
+    ("cursor", "游标"),
+    ("daily_max_volume_m3", "日最大取水量（立方米）"),
+    ("data", "数据"),
+    ("department", "部门"),
+    ("detail", "详情"),
+    ("display_name", "姓名"),
+    ("effective_date", "生效日期"),
+    ("entity_id", "实体标识"),
+    ("entity_type", "实体类型"),
+    ("entity_types", "实体类型"),
+    ("errors", "字段错误"),
+    ("expires_in", "有效秒数"),
+    ("expiring_within_days", "即将到期天数"),
+    ("field", "字段"),
+    ("first_break_seq", "首个断裂序号"),
+    ("from", "起"),
+    ("grant_type", "授权类型"),
+    ("hash", "哈希"),
+    ("holder_credit_code", "持证人统一社会信用代码"),
+    ("holder_id", "持证人（取用水户）标识"),
+    ("holder_name", "持证人名称"),
+    ("id", "标识"),
+    ("include_superseded", "含已更正的版本"),
+    ("include_total", "返回总数"),
+    ("industry", "行业"),
+    ("intake_location", "取水地点"),
+    ("intake_method", "取水方式"),
+    ("items", "条目"),
+    ("lat", "纬度"),
+    ("legal_representative", "法定代表人"),
+    ("limit", "每页条数"),
+    ("lng", "经度"),
+    ("message", "说明"),
+    ("meter_status", "计量设施状况"),
+    ("method", "计量方式"),
+    ("name", "名称"),
+    ("next_cursor", "下一页游标"),
+    ("note", "备注"),
+    ("occurred_at", "发生时间"),
+    ("ok", "是否完整"),
+    ("op", "变更类型"),
+    ("over_capacity", "超出最大取水能力"),
+    ("over_capacity_confirmed", "确认超出最大取水能力"),
+    ("password", "密码"),
+    ("period", "期间"),
+    ("period_from", "起始月份"),
+    ("period_to", "截止月份"),
+    ("permit_id", "取水许可标识"),
+    ("permit_no", "取水许可证号"),
+    ("prev_hash", "前一哈希"),
+    ("purpose", "取水用途"),
+    ("q", "关键字"),
+    ("reason", "理由"),
+    ("refresh_token", "刷新令牌"),
+    ("region_code", "行政区划代码"),
+    ("rejected_on", "不予批准日期"),
+    ("renewed_on", "延续日期"),
+    ("reported_by", "报送人"),
+    ("request_id", "请求编号"),
+    ("return_location", "退水地点"),
+    ("return_method", "退水方式"),
+    ("revision", "修订版次"),
+    ("revoked_on", "吊销日期"),
+    ("roles", "角色"),
+    ("seq", "序号"),
+    ("source", "数据来源"),
+    ("source_type", "水源类型"),
+    ("status", "状态"),
+    ("sub", "主体标识"),
+    ("submitted_on", "提交日期"),
+    ("superseded", "已被更正"),
+    ("suspended_on", "暂停日期"),
+    ("title", "标题"),
+    ("to", "止"),
+    ("token_type", "令牌类型"),
+    ("total", "总数"),
+    ("type", "问题类型"),
+    ("updated_at", "更新时间"),
+    ("username", "用户名"),
+    ("utilization_pct", "利用率（%）"),
+    ("valid_from", "有效期起始日"),
+    ("valid_to", "有效期截止日"),
+    ("version", "版本号（即 ETag）"),
+    ("volume_m3", "水量（立方米）"),
+    ("zone_class", "分区类别"),
+    ("zone_id", "分区标识"),
+    ("zone_name", "分区名称"),
+    ("If-Match", "版本标识（记录的 ETag）"),
+];
+
+fn has_chinese(s: &str) -> bool {
+    s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+/// Writes the glossary's Chinese name before a description that has no Chinese yet: `名称 — description`.
+fn label(target: &mut Map<String, Value>, name: &str) {
+    let Some((_, zh)) = GLOSSARY.iter().find(|(n, _)| *n == name) else { return };
+    let current = target.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+    if has_chinese(&current) {
+        return;
+    }
+    let text = if current.is_empty() { (*zh).to_string() } else { format!("{zh} — {current}") };
+    target.insert("description".into(), Value::String(text));
+}
+
+/// Labels every property of every schema (objects nested in properties included).
+fn label_properties(schema: &mut Value) {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, prop) in props.iter_mut() {
+            if let Some(obj) = prop.as_object_mut() {
+                label(obj, name);
+            }
+            label_properties(prop);
+        }
+    }
+    for key in ["items", "allOf", "oneOf", "anyOf"] {
+        match schema.get_mut(key) {
+            Some(Value::Array(list)) => list.iter_mut().for_each(label_properties),
+            Some(v @ Value::Object(_)) => label_properties(v),
+            _ => {}
+        }
+    }
+}
+
 /// Adds shared responses, parameters and role documentation to every operation.
 fn complete(doc: &mut Value) {
     let components = doc["components"].as_object_mut().expect("components");
@@ -96,8 +266,11 @@ fn complete(doc: &mut Value) {
     components.insert(
         "securitySchemes".into(),
         json!({ "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-            "description": "Access token from `POST /api/v1/auth/login` or `/api/v1/auth/token`. Scopes on operations are the roles that may call them." } }),
+            "description": "访问令牌（登录后取得） — access token from `POST /api/v1/auth/login` or `/api/v1/auth/token`. Scopes on operations are the roles that may call them." } }),
     );
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.values_mut().for_each(label_properties);
+    }
     let paths = doc["paths"].as_object_mut().expect("paths");
     for (path, item) in paths.iter_mut() {
         for (method, op) in item.as_object_mut().expect("path item").iter_mut() {
@@ -108,15 +281,29 @@ fn complete(doc: &mut Value) {
                     .map(|scopes| scopes.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
             });
             let who = match &roles {
-                None => "No authentication.".to_string(),
-                Some(r) if r.is_empty() => "Any authenticated caller.".to_string(),
-                Some(r) => format!("Roles: {}.", r.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")),
+                None => "无需登录 — No authentication.".to_string(),
+                Some(r) if r.is_empty() => "任何已登录用户 — Any authenticated caller.".to_string(),
+                Some(r) => {
+                    let zh = r
+                        .iter()
+                        .map(|x| crate::identity::Role::parse(x).map_or(x.clone(), |role| role.label_zh().to_string()))
+                        .collect::<Vec<_>>()
+                        .join("、");
+                    let en = r.iter().map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ");
+                    format!("可调用角色：{zh} — Roles: {en}.")
+                }
             };
             let description = match op.get("description").and_then(Value::as_str) {
                 Some(d) if !d.is_empty() => format!("{d}\n\n**{who}**"),
                 _ => format!("**{who}**"),
             };
             op.insert("description".into(), Value::String(description));
+            if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+                for p in params.iter_mut().filter_map(Value::as_object_mut) {
+                    let name = p.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                    label(p, &name);
+                }
+            }
             if let Some(r) = &roles {
                 op.insert("x-roles".into(), json!(r));
                 add_response(op, "401");
@@ -143,7 +330,7 @@ fn complete(doc: &mut Value) {
                 let params = op.entry("parameters").or_insert_with(|| json!([])).as_array_mut().expect("parameters");
                 params.push(json!({
                     "name": "Idempotency-Key", "in": "header", "required": false,
-                    "description": "Retry safely: the same key and body get the stored response (kept 24 h, per caller).",
+                    "description": "幂等键 — retry safely: the same key and body get the stored response (kept 24 h, per caller).",
                     "schema": { "type": "string", "maxLength": 255 }
                 }));
                 add_response(op, "409");

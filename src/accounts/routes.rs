@@ -63,7 +63,7 @@ fn check_code(c: &mut Checks, field: &str, code: &str) -> String {
     v
 }
 
-/// List departments.
+/// 部门列表 — List departments.
 #[utoipa::path(tag = "departments", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, description = "Departments by code", body = Page<Department>)))]
 #[get("/departments")]
@@ -76,17 +76,18 @@ async fn list_departments(
     let result = state
         .db
         .run(move |conn| {
+            let total = p.total(|| d::table.count().get_result(conn))?;
             let mut q = d::table.order(d::code.asc()).limit(p.fetch()).select(Department::as_select()).into_boxed();
             if let Some(after) = &p.after {
                 q = q.filter(d::code.gt(after.clone()));
             }
-            Ok(p.page(q.load(conn)?, |r: &Department| r.code.clone()))
+            Ok(p.page(q.load(conn)?, |r: &Department| r.code.clone()).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Create a department.
+/// 新建部门 — Create a department.
 #[utoipa::path(tag = "departments", request_body = NewDepartment, security(("bearer" = ["admin"])),
     responses((status = 201, description = "Created", body = Department),
         (status = 409, description = "Code taken (`conflict`)", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -166,7 +167,7 @@ fn check_username(c: &mut Checks, username: &str) -> String {
     v
 }
 
-/// List accounts.
+/// 账号列表 — List accounts.
 #[utoipa::path(tag = "accounts", params(PageQuery, AccountFilter), security(("bearer" = ["admin", "leader", "auditor"])),
     responses((status = 200, description = "Accounts in creation order", body = Page<Account>)))]
 #[get("/accounts")]
@@ -180,31 +181,35 @@ async fn list_accounts(
     let result = state
         .db
         .run(move |conn| {
-            let mut q = a::table.order(a::id.asc()).limit(p.fetch()).select(AccountRow::as_select()).into_boxed();
+            let filtered = || {
+                let mut q = a::table.into_boxed();
+                if let Some(dep) = &f.department {
+                    q = q.filter(a::department.eq(dep.clone()));
+                }
+                if let Some(active) = f.active {
+                    q = q.filter(a::active.eq(active));
+                }
+                if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+                    let pattern = crate::db::like_pattern(text);
+                    q = q.filter(
+                        a::username.like(pattern.clone()).escape('\\').or(a::display_name.like(pattern).escape('\\')),
+                    );
+                }
+                q
+            };
+            let total = p.total(|| filtered().count().get_result(conn))?;
+            let mut q = filtered().order(a::id.asc()).limit(p.fetch()).select(AccountRow::as_select());
             if let Some(after) = &p.after {
                 q = q.filter(a::id.gt(after.clone()));
             }
-            if let Some(dep) = f.department {
-                q = q.filter(a::department.eq(dep));
-            }
-            if let Some(active) = f.active {
-                q = q.filter(a::active.eq(active));
-            }
-            if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
-                let pattern = crate::db::like_pattern(&text);
-                q = q.filter(
-                    a::username.like(pattern.clone()).escape('\\').or(a::display_name.like(pattern).escape('\\')),
-                );
-            }
-            let rows = q.load(conn)?;
-            let page = p.page(rows, |r: &AccountRow| r.id.clone());
-            Ok(Page { items: page.items.iter().map(Account::from).collect::<Vec<_>>(), next_cursor: page.next_cursor })
+            let page = p.page(q.load(conn)?, |r: &AccountRow| r.id.clone());
+            Ok(page.map(|r| Account::from(&r)).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Create a staff account.
+/// 新建工作人员账号 — Create a staff account.
 #[utoipa::path(tag = "accounts", request_body = NewAccount, security(("bearer" = ["admin"])),
     responses((status = 201, description = "Created", body = Account),
         (status = 409, description = "Username taken (`conflict`)", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -236,7 +241,7 @@ async fn create_account(
         .await
 }
 
-/// One account.
+/// 查看账号 — One account.
 #[utoipa::path(tag = "accounts", params(("id" = String, Path)), security(("bearer" = ["admin", "leader", "auditor"])),
     responses((status = 200, description = "The account", body = Account, headers(("ETag" = String)))))]
 #[get("/accounts/{id}")]
@@ -250,7 +255,7 @@ async fn get_account(
     Ok(respond(StatusCode::OK, row.version, &Account::from(&row)))
 }
 
-/// Change an account's display name, department, roles or active flag. Changing roles or deactivating
+/// 修改账号 — Change an account's display name, department, roles or active flag. Changing roles or deactivating
 /// voids the account's current tokens.
 #[utoipa::path(tag = "accounts", params(("id" = String, Path), ("If-Match" = String, Header, description = "The account's ETag")),
     request_body = AccountPatch, security(("bearer" = ["admin"])),
@@ -353,7 +358,7 @@ fn keep_an_admin(conn: &mut DbConn, leaving: &str) -> ApiResult<()> {
     Err(ApiError::conflict(ErrorCode::LastAdmin, Msg::LastAdmin))
 }
 
-/// Set a password: one's own with `current_password` (checked like a sign-in: throttled and audited), or, as
+/// 设置密码 — Set a password: one's own with `current_password` (checked like a sign-in: throttled and audited), or, as
 /// `admin`, another account's (a reset). Ends every session of the account, refresh tokens included.
 #[utoipa::path(tag = "accounts", params(("id" = String, Path), ("If-Match" = String, Header, description = "The account's ETag")),
     request_body = PasswordChange, security(("bearer" = [])),
@@ -456,7 +461,7 @@ pub struct ServiceAccountWithSecret {
     pub client_secret: String,
 }
 
-/// List service accounts (without secrets).
+/// 服务账号列表 — List service accounts (without secrets).
 #[utoipa::path(tag = "service-accounts", params(PageQuery), security(("bearer" = ["admin", "leader", "auditor"])),
     responses((status = 200, description = "Service accounts", body = Page<ServiceAccount>)))]
 #[get("/service-accounts")]
@@ -469,22 +474,20 @@ async fn list_service_accounts(
     let result = state
         .db
         .run(move |conn| {
+            let total = p.total(|| s::table.count().get_result(conn))?;
             let mut q =
                 s::table.order(s::id.asc()).limit(p.fetch()).select(ServiceAccountRow::as_select()).into_boxed();
             if let Some(after) = &p.after {
                 q = q.filter(s::id.gt(after.clone()));
             }
             let page = p.page(q.load(conn)?, |r: &ServiceAccountRow| r.id.clone());
-            Ok(Page {
-                items: page.items.iter().map(ServiceAccount::from).collect::<Vec<_>>(),
-                next_cursor: page.next_cursor,
-            })
+            Ok(page.map(|r| ServiceAccount::from(&r)).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Create a service account; the answer holds `client_secret`, shown this once.
+/// 新建服务账号 — Create a service account; the answer holds `client_secret`, shown this once.
 #[utoipa::path(tag = "service-accounts", request_body = NewServiceAccount, security(("bearer" = ["admin"])),
     responses((status = 201, description = "Created", body = ServiceAccountWithSecret)))]
 #[post("/service-accounts")]
@@ -526,7 +529,7 @@ async fn create_service_account(
     Ok(res.customize_no_store())
 }
 
-/// Issue a new client secret; the old one stops working at once.
+/// 更换服务账号密钥 — Issue a new client secret; the old one stops working at once.
 #[utoipa::path(tag = "service-accounts", params(("id" = String, Path), ("If-Match" = String, Header, description = "The service account's ETag")),
     security(("bearer" = ["admin"])),
     responses((status = 200, description = "New secret", body = ServiceAccountWithSecret)))]

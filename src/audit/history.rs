@@ -64,7 +64,9 @@ pub fn history(
     with_actors: bool,
 ) -> QueryResult<Page<HistoryEntry>> {
     super::sequence_pending(conn)?;
-    let q = super::numbered_page(p).filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)));
+    let of_record = || super::numbered().filter(a::entity_type.eq(entity.as_str()).and(a::entity_id.eq(id)));
+    let total = p.total(|| of_record().count().get_result(conn))?;
+    let q = super::page_of(of_record(), p);
     let rows = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
     let items = rows
         .items
@@ -84,5 +86,5 @@ pub fn history(
             }
         })
         .collect();
-    Ok(Page { items, next_cursor: rows.next_cursor })
+    Ok(Page { items, next_cursor: rows.next_cursor, total })
 }

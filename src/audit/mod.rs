@@ -212,14 +212,17 @@ pub fn format_instant(at: &NaiveDateTime) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-/// A page of numbered events in sequence order after the cursor (`limit + 1` of them), ready for more filters.
-pub fn numbered_page<'a>(p: &crate::http::pagination::PageParams<i64>) -> EventQuery<'a> {
-    let mut q = audit_events::table
-        .filter(audit_events::seq.is_not_null())
-        .order(audit_events::seq.asc())
-        .limit(p.fetch())
-        .select(AuditRow::as_select())
-        .into_boxed();
+/// The numbered events (what readers may see), ready for filters.
+pub fn numbered<'a>() -> audit_events::BoxedQuery<'a, Sql> {
+    audit_events::table.filter(audit_events::seq.is_not_null()).into_boxed()
+}
+
+/// A page of the events `q` selects, in sequence order after the cursor (`limit + 1` of them).
+pub fn page_of<'a>(
+    q: audit_events::BoxedQuery<'a, Sql>,
+    p: &crate::http::pagination::PageParams<i64>,
+) -> EventQuery<'a> {
+    let mut q = q.order(audit_events::seq.asc()).limit(p.fetch()).select(AuditRow::as_select());
     if let Some(after) = p.after {
         q = q.filter(audit_events::seq.gt(after));
     }

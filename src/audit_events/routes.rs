@@ -94,7 +94,7 @@ fn instant(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::NaiveDateTi
     .transpose()
 }
 
-/// Audit events in sequence order.
+/// 审计日志 — Audit events in sequence order.
 #[utoipa::path(tag = "audit", params(PageQuery, AuditFilter), security(("bearer" = ["admin", "auditor"])),
     responses((status = 200, description = "Events, oldest first", body = Page<AuditEvent>)))]
 #[get("/audit-events")]
@@ -110,36 +110,38 @@ async fn list(
         .db
         .run(move |conn| {
             crate::audit::sequence_pending(conn)?;
-            let mut q = crate::audit::numbered_page(&p);
-            if let Some(v) = f.entity_type {
-                q = q.filter(a::entity_type.eq(v));
-            }
-            if let Some(v) = f.entity_id {
-                q = q.filter(a::entity_id.eq(v));
-            }
-            if let Some(v) = f.actor {
-                q = q.filter(a::actor_sub.eq(v));
-            }
-            if let Some(v) = f.action {
-                q = q.filter(a::action.eq(v));
-            }
-            if let Some(v) = from {
-                q = q.filter(a::at.ge(v));
-            }
-            if let Some(v) = to {
-                q = q.filter(a::at.le(v));
-            }
-            let page = p.page(q.load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
-            Ok(Page {
-                items: page.items.into_iter().map(AuditEvent::from).collect::<Vec<_>>(),
-                next_cursor: page.next_cursor,
-            })
+            let filtered = || {
+                let mut q = crate::audit::numbered();
+                if let Some(v) = &f.entity_type {
+                    q = q.filter(a::entity_type.eq(v.clone()));
+                }
+                if let Some(v) = &f.entity_id {
+                    q = q.filter(a::entity_id.eq(v.clone()));
+                }
+                if let Some(v) = &f.actor {
+                    q = q.filter(a::actor_sub.eq(v.clone()));
+                }
+                if let Some(v) = &f.action {
+                    q = q.filter(a::action.eq(v.clone()));
+                }
+                if let Some(v) = from {
+                    q = q.filter(a::at.ge(v));
+                }
+                if let Some(v) = to {
+                    q = q.filter(a::at.le(v));
+                }
+                q
+            };
+            let total = p.total(|| filtered().count().get_result(conn))?;
+            let page =
+                p.page(crate::audit::page_of(filtered(), &p).load(conn)?, |r: &AuditRow| r.seq.unwrap_or_default());
+            Ok(page.map(AuditEvent::from).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Re-walk the hash chain and report the first broken event, if any.
+/// 校验审计链 — Re-walk the hash chain and report the first broken event, if any.
 #[utoipa::path(tag = "audit", security(("bearer" = ["admin", "auditor"])),
     responses((status = 200, description = "Verification result", body = VerifyReport)))]
 #[get("/audit-events/verify")]

@@ -99,7 +99,7 @@ fn bounded(c: &mut Checks, field: &str, value: &str, max_chars: usize) {
     }
 }
 
-/// Sign in with username and password.
+/// 登录 — Sign in with username and password.
 ///
 /// Wrong credentials answer 401 without saying which part was wrong. Attempts are throttled (429 with
 /// `Retry-After`): `SHUIWU_LOGIN_MAX_FAILURES` (5) per account from one client address within
@@ -177,7 +177,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
     Ok(token_response(access, &claims, Some(refresh_token)))
 }
 
-/// Exchange a refresh token for a new access and refresh token of the same session. Refresh tokens are
+/// 刷新令牌 — Exchange a refresh token for a new access and refresh token of the same session. Refresh tokens are
 /// single-use; presenting a used one again ends the whole session (its access tokens included). A password
 /// change, role change or deactivation ends every session of the account.
 #[utoipa::path(
@@ -238,7 +238,7 @@ async fn refresh_tokens(
     }
 }
 
-/// Sign out: ends the whole sign-in session of the presented token (every access and refresh token issued from
+/// 退出登录 — Sign out: ends the whole sign-in session of the presented token (every access and refresh token issued from
 /// the same login, a thief's newer ones included); a token outside a session is revoked alone.
 #[utoipa::path(
     tag = "auth",
@@ -273,7 +273,7 @@ async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Client-credentials grant for service accounts (provincial platforms). No refresh token: ask again.
+/// 服务账号取得令牌 — Client-credentials grant for service accounts (provincial platforms). No refresh token: ask again.
 /// Failures are throttled and audited like sign-ins.
 #[utoipa::path(
     tag = "auth",
@@ -331,7 +331,7 @@ async fn client_token(
     Ok(token_response(access, &claims, None))
 }
 
-/// The caller as the service sees it.
+/// 当前用户 — The caller as the service sees it.
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),

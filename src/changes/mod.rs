@@ -45,6 +45,9 @@ pub struct ChangePage {
     pub items: Vec<Change>,
     /// Always present: resume from here. An empty page means caught up.
     pub next_cursor: String,
+    /// With `include_total=true`: the changes after the cursor that match `entity_types` (still to read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -56,9 +59,11 @@ pub struct ChangeQuery {
     pub limit: Option<i64>,
     /// Comma-separated entity types, e.g. `water_user,permit`.
     pub entity_types: Option<String>,
+    /// Also answer `total`: how many changes after the cursor match.
+    pub include_total: Option<bool>,
 }
 
-/// Changes in the order they became visible, each exactly once (`seq` increases strictly; it is not dense).
+/// 变更流 — Changes in the order they became visible, each exactly once (`seq` increases strictly; it is not dense).
 #[utoipa::path(tag = "changes", params(ChangeQuery), security(("bearer" = ["admin", "leader", "platform", "auditor"])),
     responses((status = 200, description = "A page of changes", body = ChangePage)))]
 #[get("/changes")]
@@ -86,22 +91,28 @@ async fn list(
                 .collect::<Result<_, _>>()?,
         ),
     };
-    let rows = state
+    let include_total = q.include_total.unwrap_or(false);
+    let (rows, total) = state
         .db
         .run(move |conn| {
             crate::audit::sequence_pending(conn)?;
-            let mut query = a::table
-                .filter(a::in_feed.eq(true))
-                .filter(a::seq.gt(after))
-                .order(a::seq.asc())
-                .limit(limit)
-                .select((a::seq, a::entity_type, a::entity_id, a::at, a::after_data))
-                .into_boxed();
-            if let Some(types) = types {
-                query = query.filter(a::entity_type.eq_any(types));
-            }
+            let filtered = || {
+                let mut query = a::table.filter(a::in_feed.eq(true)).filter(a::seq.gt(after)).into_boxed();
+                if let Some(types) = &types {
+                    query = query.filter(a::entity_type.eq_any(types.clone()));
+                }
+                query
+            };
+            let total = if include_total { Some(filtered().count().get_result(conn)?) } else { None };
+            let query = filtered().order(a::seq.asc()).limit(limit).select((
+                a::seq,
+                a::entity_type,
+                a::entity_id,
+                a::at,
+                a::after_data,
+            ));
             type Row = (Option<i64>, Option<String>, Option<String>, chrono::NaiveDateTime, Option<String>);
-            Ok(query.load::<Row>(conn)?)
+            Ok((query.load::<Row>(conn)?, total))
         })
         .await?;
     let last = rows.last().and_then(|r| r.0).unwrap_or(after);
@@ -116,5 +127,5 @@ async fn list(
             data: data.and_then(|d| serde_json::from_str(&d).ok()),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(ChangePage { items, next_cursor: encode_cursor(&last) }))
+    Ok(HttpResponse::Ok().json(ChangePage { items, next_cursor: encode_cursor(&last), total }))
 }

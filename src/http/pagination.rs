@@ -21,6 +21,8 @@ pub struct PageQuery {
     pub limit: Option<i64>,
     /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Also answer `total`, the number of records matching the filters (for a screen that shows the count).
+    pub include_total: Option<bool>,
 }
 
 /// A page of a list.
@@ -29,12 +31,29 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
+    /// With `include_total=true`: how many records match the filters (all pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// The page with its items turned into views.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor, total: self.total }
+    }
+
+    pub fn with_total(mut self, total: Option<i64>) -> Self {
+        self.total = total;
+        self
+    }
 }
 
 /// Validated page parameters: `after` is the decoded cursor key.
 pub struct PageParams<K> {
     pub limit: i64,
     pub after: Option<K>,
+    /// Count the records matching the filters.
+    pub include_total: bool,
 }
 
 pub fn encode_cursor<K: Serialize>(key: &K) -> String {
@@ -56,11 +75,20 @@ impl PageQuery {
             return Err(ApiError::invalid("limit", Msg::Between(1, 500)));
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
-        Ok(PageParams { limit, after })
+        Ok(PageParams { limit, after, include_total: self.include_total.unwrap_or(false) })
     }
 }
 
 impl<K> PageParams<K> {
+    /// The total of the records matching the filters, when asked for (`count` runs the counting query).
+    pub fn total(&self, count: impl FnOnce() -> diesel::QueryResult<i64>) -> diesel::QueryResult<Option<i64>> {
+        if self.include_total {
+            count().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Rows to fetch: one more than the page, to learn whether another page follows.
     pub fn fetch(&self) -> i64 {
         self.limit + 1
@@ -74,6 +102,6 @@ impl<K> PageParams<K> {
         let more = rows.len() as i64 > self.limit;
         rows.truncate(self.limit as usize);
         let next_cursor = if more { rows.last().map(|r| encode_cursor(&key(r))) } else { None };
-        Page { items: rows, next_cursor }
+        Page { items: rows, next_cursor, total: None }
     }
 }

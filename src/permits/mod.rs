@@ -3,6 +3,8 @@
 pub mod routes;
 pub mod rules;
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -107,7 +109,8 @@ pub struct IntakeLocation {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "0193a0c4-0000-7000-8000-000000000101", "permit_no": "D520381G2026-0001", "holder_id": "0193a0c4-5f0e-7b61-9a3e-4c1d2e3f4a5b",
-    "zone_id": "0193a0c4-0000-7000-8000-000000000001", "source_type": "groundwater_deep", "intake_method": "机井",
+    "holder_name": "赤水市化工有限公司", "holder_credit_code": "91350100M000100Y43",
+    "zone_id": "0193a0c4-0000-7000-8000-000000000001", "zone_name": "赤水河岩溶地下水区", "source_type": "groundwater_deep", "intake_method": "机井",
     "purpose": "industrial", "intake_location": {"lat": 28.59, "lng": 105.69, "address": "赤水市工业园区"},
     "annual_volume_m3": 500000, "daily_max_volume_m3": 1800, "return_location": "赤水河", "return_method": "经处理达标后排放",
     "meter_status": "ok", "valid_from": "2026-01-01", "valid_to": "2030-12-31", "status": "approved",
@@ -120,7 +123,13 @@ pub struct Permit {
     pub permit_no: Option<String>,
     /// The water user holding the permit.
     pub holder_id: String,
+    /// 持证人名称 — the holder's name, as the registry has it now.
+    pub holder_name: String,
+    /// 持证人统一社会信用代码 — the holder's unified social credit code.
+    pub holder_credit_code: String,
     pub zone_id: Option<String>,
+    /// 分区名称 — the zone's name.
+    pub zone_name: Option<String>,
     pub source_type: SourceType,
     pub intake_method: Option<String>,
     pub purpose: Purpose,
@@ -158,13 +167,54 @@ pub struct Permit {
     pub version: i64,
 }
 
+/// What a person reads permits by beside their ids: holders' names and credit codes, zones' names.
+#[derive(Debug, Default)]
+pub struct Refs {
+    holders: HashMap<String, (String, String)>,
+    zones: HashMap<String, String>,
+}
+
+impl Refs {
+    /// The names for `rows`, in two queries whatever their number.
+    pub fn load<'a>(conn: &mut DbConn, rows: impl Iterator<Item = &'a PermitRow>) -> QueryResult<Refs> {
+        use crate::db::schema::{water_users as w, water_zones as z};
+        let (mut holder_ids, mut zone_ids) = (Vec::new(), Vec::new());
+        for r in rows {
+            holder_ids.push(r.holder_id.clone());
+            zone_ids.extend(r.zone_id.clone());
+        }
+        holder_ids.sort_unstable();
+        holder_ids.dedup();
+        zone_ids.sort_unstable();
+        zone_ids.dedup();
+        let holders: Vec<(String, String, String)> = if holder_ids.is_empty() {
+            Vec::new()
+        } else {
+            w::table.filter(w::id.eq_any(&holder_ids)).select((w::id, w::name, w::credit_code)).load(conn)?
+        };
+        let zones: Vec<(String, String)> = if zone_ids.is_empty() {
+            Vec::new()
+        } else {
+            z::table.filter(z::id.eq_any(&zone_ids)).select((z::id, z::name)).load(conn)?
+        };
+        Ok(Refs {
+            holders: holders.into_iter().map(|(id, name, code)| (id, (name, code))).collect(),
+            zones: zones.into_iter().collect(),
+        })
+    }
+}
+
 impl Permit {
-    pub fn from_row(r: &PermitRow, today: NaiveDate) -> Self {
+    pub fn from_row(r: &PermitRow, today: NaiveDate, refs: &Refs) -> Self {
+        let (holder_name, holder_credit_code) = refs.holders.get(&r.holder_id).cloned().unwrap_or_default();
         Self {
             id: r.id.clone(),
             permit_no: r.permit_no.clone(),
             holder_id: r.holder_id.clone(),
+            holder_name,
+            holder_credit_code,
             zone_id: r.zone_id.clone(),
+            zone_name: r.zone_id.as_ref().and_then(|z| refs.zones.get(z).cloned()),
             source_type: r.source(),
             intake_method: r.intake_method.clone(),
             purpose: Purpose::parse(&r.purpose).unwrap_or(Purpose::Other),
@@ -201,7 +251,8 @@ impl Record for PermitRow {
     const ENTITY: EntityType = EntityType::Permit;
     type View = Permit;
 
-    fn view(&self, _: &mut DbConn, now: &Now) -> QueryResult<Permit> {
-        Ok(Permit::from_row(self, now.today))
+    fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Permit> {
+        let refs = Refs::load(conn, std::iter::once(self))?;
+        Ok(Permit::from_row(self, now.today, &refs))
     }
 }

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::rules::{self, Action, ActionInput};
-use super::{find, IntakeLocation, MeterStatus, Permit, PermitRow, PermitStatus, Purpose, SourceType};
+use super::{find, IntakeLocation, MeterStatus, Permit, PermitRow, PermitStatus, Purpose, Refs, SourceType};
 use crate::audit::history::{history as read_history, HistoryEntry};
 use crate::audit::EntityType;
 use crate::db::schema::{permits as p, water_users as w};
@@ -23,7 +23,7 @@ use crate::messages::Msg;
 use crate::policy;
 use crate::security::{Authorized, Caller, AUDIT_READERS};
 use crate::state::AppState;
-use crate::write::{self, Change, Reply};
+use crate::write::{self, Change, Record, Reply};
 
 policy!(
     /// Those who work with permits, field inspectors and the platform (API.md §3; legal reads cases only).
@@ -204,7 +204,7 @@ fn check_refs(conn: &mut DbConn, holder_id: &str, zone_id: Option<&str>) -> ApiR
     c.finish()
 }
 
-/// List and search permits.
+/// 取水许可列表与查询 — List and search permits.
 #[utoipa::path(tag = "permits", params(PageQuery, PermitFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "Permits in registration order; with `expiring_within_days`, soonest expiry first", body = Page<Permit>)))]
@@ -226,7 +226,50 @@ async fn list(
         .run(move |conn| {
             let in_force = PermitStatus::in_force_texts();
             let by_expiry = f.expiring_within_days.is_some();
-            let mut q = p::table.limit(pp.fetch()).select(PermitRow::as_select()).into_boxed();
+            let filtered = || {
+                let mut q = p::table.into_boxed();
+                match f.status {
+                    None => {}
+                    Some(PermitStatus::Expired) => {
+                        q = q.filter(p::status.eq_any(in_force)).filter(p::valid_to.lt(today))
+                    }
+                    Some(s @ (PermitStatus::Approved | PermitStatus::Suspended)) => {
+                        q = q.filter(p::status.eq(s.as_str())).filter(p::valid_to.ge(today))
+                    }
+                    Some(s) => q = q.filter(p::status.eq(s.as_str())),
+                }
+                if let Some(days) = f.expiring_within_days {
+                    q = q
+                        .filter(p::status.eq_any(in_force))
+                        .filter(p::valid_to.ge(today))
+                        .filter(p::valid_to.le(today + TimeDelta::days(days)));
+                }
+                if let Some(v) = f.source_type {
+                    q = q.filter(p::source_type.eq(v.as_str()));
+                }
+                if let Some(v) = &f.holder_id {
+                    q = q.filter(p::holder_id.eq(v.clone()));
+                }
+                if let Some(v) = &f.zone_id {
+                    q = q.filter(p::zone_id.eq(v.clone()));
+                }
+                if let Some(v) = f.purpose {
+                    q = q.filter(p::purpose.eq(v.as_str()));
+                }
+                if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+                    let pattern = crate::db::like_pattern(text);
+                    let holders = w::table.filter(w::name.like(pattern).escape('\\')).select(w::id);
+                    q = q.filter(
+                        p::permit_no
+                            .like(crate::db::like_pattern(&text.to_ascii_uppercase()))
+                            .escape('\\')
+                            .or(p::holder_id.eq_any(holders)),
+                    );
+                }
+                q
+            };
+            let total = pp.total(|| filtered().count().get_result(conn))?;
+            let mut q = filtered().limit(pp.fetch()).select(PermitRow::as_select());
             q = if by_expiry { q.order((p::valid_to.asc(), p::id.asc())) } else { q.order(p::id.asc()) };
             match (&pp.after, by_expiry) {
                 (None, _) => {}
@@ -236,53 +279,15 @@ async fn list(
                 (Some((None, id)), false) => q = q.filter(p::id.gt(id.clone())),
                 _ => return Err(ApiError::invalid("cursor", Msg::Cursor)),
             }
-            match f.status {
-                None => {}
-                Some(PermitStatus::Expired) => q = q.filter(p::status.eq_any(in_force)).filter(p::valid_to.lt(today)),
-                Some(s @ (PermitStatus::Approved | PermitStatus::Suspended)) => {
-                    q = q.filter(p::status.eq(s.as_str())).filter(p::valid_to.ge(today))
-                }
-                Some(s) => q = q.filter(p::status.eq(s.as_str())),
-            }
-            if let Some(days) = f.expiring_within_days {
-                q = q
-                    .filter(p::status.eq_any(in_force))
-                    .filter(p::valid_to.ge(today))
-                    .filter(p::valid_to.le(today + TimeDelta::days(days)));
-            }
-            if let Some(v) = f.source_type {
-                q = q.filter(p::source_type.eq(v.as_str()));
-            }
-            if let Some(v) = f.holder_id {
-                q = q.filter(p::holder_id.eq(v));
-            }
-            if let Some(v) = f.zone_id {
-                q = q.filter(p::zone_id.eq(v));
-            }
-            if let Some(v) = f.purpose {
-                q = q.filter(p::purpose.eq(v.as_str()));
-            }
-            if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
-                let pattern = crate::db::like_pattern(&text);
-                let holders = w::table.filter(w::name.like(pattern.clone()).escape('\\')).select(w::id);
-                q = q.filter(
-                    p::permit_no
-                        .like(crate::db::like_pattern(&text.to_ascii_uppercase()))
-                        .escape('\\')
-                        .or(p::holder_id.eq_any(holders)),
-                );
-            }
             let rows = pp.page(q.load(conn)?, |r: &PermitRow| (r.valid_to.filter(|_| by_expiry), r.id.clone()));
-            Ok(Page {
-                items: rows.items.iter().map(|r| Permit::from_row(r, today)).collect::<Vec<_>>(),
-                next_cursor: rows.next_cursor,
-            })
+            let refs = Refs::load(conn, rows.items.iter())?;
+            Ok(rows.map(|r| Permit::from_row(&r, today, &refs)).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Register a permit application (a draft).
+/// 登记取水许可申请 — Register a permit application (a draft).
 #[utoipa::path(tag = "permits", request_body = NewPermit, security(("bearer" = ["water_resources"])),
     responses((status = 201, description = "Draft created", body = Permit, headers(("ETag" = String), ("Location" = String)))))]
 #[post("/permits")]
@@ -347,18 +352,25 @@ async fn create(
         .await
 }
 
-/// One permit.
+/// 查看取水许可 — One permit.
 #[utoipa::path(tag = "permits", params(("id" = String, Path)),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "The permit", body = Permit, headers(("ETag" = String)))))]
 #[get("/permits/{id}")]
 async fn get_one(state: web::Data<AppState>, caller: Authorized<PermitsRead>, id: PathId) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let row = state.db.run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound)).await?;
-    Ok(respond(StatusCode::OK, row.version, &Permit::from_row(&row, caller.now.today)))
+    let now = caller.now;
+    let permit = state
+        .db
+        .run(move |conn| {
+            let row = find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            Ok(row.view(conn, &now)?)
+        })
+        .await?;
+    Ok(respond(StatusCode::OK, permit.version, &permit))
 }
 
-/// Edit an application while it is a draft.
+/// 修改取水许可申请 — Edit an application while it is a draft.
 #[utoipa::path(tag = "permits", params(("id" = String, Path), ("If-Match" = String, Header, description = "The permit's ETag")),
     request_body = PermitPatch, security(("bearer" = ["water_resources"])),
     responses((status = 200, description = "Updated", body = Permit, headers(("ETag" = String))),
@@ -445,7 +457,7 @@ async fn update(
         .await
 }
 
-/// Every transition and change of a permit, oldest first: when (entered and effective), why, which fields, by
+/// 取水许可办理记录 — Every transition and change of a permit, oldest first: when (entered and effective), why, which fields, by
 /// which department; who (the account) only for `admin` and `auditor`, who may read the audit trail.
 #[utoipa::path(tag = "permits", params(("id" = String, Path), PageQuery),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
@@ -532,7 +544,7 @@ simple_action!(
     PermitsManage,
     Action::Submit,
     "water_resources",
-    "Submit a draft application: `draft` → `submitted`."
+    "提交申请 — Submit a draft application: `draft` → `submitted`."
 );
 simple_action!(
     reject,
@@ -540,7 +552,7 @@ simple_action!(
     PermitsDecide,
     Action::Reject,
     "leader",
-    "Reject an application (reason required): `submitted` → `rejected`."
+    "不予批准 — Reject an application (reason required): `submitted` → `rejected`."
 );
 simple_action!(
     suspend,
@@ -548,7 +560,7 @@ simple_action!(
     PermitsManage,
     Action::Suspend,
     "water_resources",
-    "Suspend a permit in force (reason required): `approved` → `suspended`."
+    "暂停取水许可 — Suspend a permit in force (reason required): `approved` → `suspended`."
 );
 simple_action!(
     reinstate,
@@ -556,7 +568,7 @@ simple_action!(
     PermitsManage,
     Action::Reinstate,
     "water_resources",
-    "Reinstate a suspended permit: `suspended` → `approved`."
+    "恢复取水许可 — Reinstate a suspended permit: `suspended` → `approved`."
 );
 simple_action!(
     revoke,
@@ -564,7 +576,7 @@ simple_action!(
     PermitsDecide,
     Action::Revoke,
     "leader",
-    "Revoke a permit (reason required): `approved`/`suspended` → `revoked`."
+    "吊销取水许可 — Revoke a permit (reason required): `approved`/`suspended` → `revoked`."
 );
 simple_action!(
     cancel,
@@ -572,10 +584,10 @@ simple_action!(
     PermitsManage,
     Action::Cancel,
     "water_resources",
-    "Cancel (注销) a permit (reason required): `approved`/`suspended` → `cancelled`."
+    "注销取水许可 — Cancel (注销) a permit (reason required): `approved`/`suspended` → `cancelled`."
 );
 
-/// Approve an application: `submitted` → `approved`. Assigns the permit number and fixes the term (≤ 10 years).
+/// 批准取水许可 — Approve an application: `submitted` → `approved`. Assigns the permit number and fixes the term (≤ 10 years).
 /// Refused in a prohibited zone (`zone_prohibited`), for new groundwater in a restricted zone (`zone_restricted`),
 /// and when the zone's approved total would exceed its allowable volume (`zone_cap_exceeded`).
 #[utoipa::path(tag = "permits", params(("id" = String, Path), ("If-Match" = String, Header, description = "The permit's ETag")),
@@ -602,7 +614,7 @@ async fn approve(
     act(state, &caller, id.into_inner(), if_match, Action::Approve, input).await
 }
 
-/// Renew a permit in force, applied for at least 45 days before `valid_to` (`renewal_too_late` otherwise);
+/// 延续取水许可 — Renew a permit in force, applied for at least 45 days before `valid_to` (`renewal_too_late` otherwise);
 /// the new term runs at most 10 years from the renewal. A larger annual volume is checked against the zone's cap.
 #[utoipa::path(tag = "permits", params(("id" = String, Path), ("If-Match" = String, Header, description = "The permit's ETag")),
     request_body = RenewBody, security(("bearer" = ["water_resources"])),

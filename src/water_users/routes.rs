@@ -92,7 +92,7 @@ fn check_credit_code(c: &mut Checks, value: &str) -> String {
     }
 }
 
-/// List and search water users.
+/// 取用水户列表与查询 — List and search water users.
 #[utoipa::path(tag = "water-users", params(PageQuery, WaterUserFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "Water users in registration order", body = Page<WaterUser>)))]
@@ -107,31 +107,36 @@ async fn list(
     let result = state
         .db
         .run(move |conn| {
-            let mut q = w::table.order(w::id.asc()).limit(p.fetch()).select(WaterUser::as_select()).into_boxed();
+            let filtered = || {
+                let mut q = w::table.into_boxed();
+                if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+                    let name = crate::db::like_pattern(text);
+                    let code = crate::db::like_pattern(&text.to_ascii_uppercase());
+                    q = q.filter(w::name.like(name).escape('\\').or(w::credit_code.like(code).escape('\\')));
+                }
+                if let Some(v) = &f.region_code {
+                    q = q.filter(w::region_code.eq(v.clone()));
+                }
+                if let Some(v) = &f.industry {
+                    q = q.filter(w::industry.eq(v.clone()));
+                }
+                if let Some(v) = &f.credit_code {
+                    q = q.filter(w::credit_code.eq(v.trim().to_ascii_uppercase()));
+                }
+                q
+            };
+            let total = p.total(|| filtered().count().get_result(conn))?;
+            let mut q = filtered().order(w::id.asc()).limit(p.fetch()).select(WaterUser::as_select());
             if let Some(after) = &p.after {
                 q = q.filter(w::id.gt(after.clone()));
             }
-            if let Some(text) = f.q.filter(|t| !t.trim().is_empty()) {
-                let name = crate::db::like_pattern(&text);
-                let code = crate::db::like_pattern(&text.to_ascii_uppercase());
-                q = q.filter(w::name.like(name).escape('\\').or(w::credit_code.like(code).escape('\\')));
-            }
-            if let Some(v) = f.region_code {
-                q = q.filter(w::region_code.eq(v));
-            }
-            if let Some(v) = f.industry {
-                q = q.filter(w::industry.eq(v));
-            }
-            if let Some(v) = f.credit_code {
-                q = q.filter(w::credit_code.eq(v.trim().to_ascii_uppercase()));
-            }
-            Ok(p.page(q.load(conn)?, |r: &WaterUser| r.id.clone()))
+            Ok(p.page(q.load(conn)?, |r: &WaterUser| r.id.clone()).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Register a water user.
+/// 登记取用水户 — Register a water user.
 #[utoipa::path(tag = "water-users", request_body = NewWaterUser, security(("bearer" = ["water_resources", "water_saving", "enforcement"])),
     responses(
         (status = 201, description = "Registered", body = WaterUser, headers(("ETag" = String), ("Location" = String))),
@@ -169,7 +174,7 @@ async fn create(
         .await
 }
 
-/// One water user.
+/// 查看取用水户 — One water user.
 #[utoipa::path(tag = "water-users", params(("id" = String, Path)),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
     responses((status = 200, description = "The water user", body = WaterUser, headers(("ETag" = String)))))]
@@ -184,7 +189,7 @@ async fn get_one(
     Ok(respond(StatusCode::OK, user.version, &user))
 }
 
-/// Change a water user.
+/// 修改取用水户 — Change a water user.
 #[utoipa::path(tag = "water-users", params(("id" = String, Path), ("If-Match" = String, Header, description = "The water user's ETag")),
     request_body = WaterUserPatch, security(("bearer" = ["water_resources", "water_saving", "enforcement"])),
     responses(
@@ -245,7 +250,7 @@ async fn update(
         .await
 }
 
-/// Remove a water user that nothing refers to. `If-Match` is checked when sent.
+/// 删除取用水户 — Remove a water user that nothing refers to. `If-Match` is checked when sent.
 #[utoipa::path(tag = "water-users", params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "The water user's ETag (optional)")),
     security(("bearer" = ["water_resources", "water_saving", "enforcement"])),
     responses(

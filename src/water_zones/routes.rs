@@ -59,7 +59,7 @@ pub struct ZoneFilter {
     pub source_type: Option<SourceType>,
 }
 
-/// List zones with their approved totals and utilisation.
+/// 分区列表 — List zones with their approved totals and utilisation.
 #[utoipa::path(tag = "water-zones", params(PageQuery, ZoneFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Zones", body = Page<Zone>)))]
@@ -75,28 +75,31 @@ async fn list(
     let result = state
         .db
         .run(move |conn| {
-            let mut q = z::table.order(z::id.asc()).limit(p.fetch()).select(ZoneRow::as_select()).into_boxed();
+            let filtered = || {
+                let mut q = z::table.into_boxed();
+                if let Some(c) = f.zone_class {
+                    q = q.filter(z::zone_class.eq(c.as_str()));
+                }
+                if let Some(s) = f.source_type {
+                    q = q.filter(z::source_type.eq(s.as_str()));
+                }
+                q
+            };
+            let total = p.total(|| filtered().count().get_result(conn))?;
+            let mut q = filtered().order(z::id.asc()).limit(p.fetch()).select(ZoneRow::as_select());
             if let Some(after) = &p.after {
                 q = q.filter(z::id.gt(after.clone()));
-            }
-            if let Some(c) = f.zone_class {
-                q = q.filter(z::zone_class.eq(c.as_str()));
-            }
-            if let Some(s) = f.source_type {
-                q = q.filter(z::source_type.eq(s.as_str()));
             }
             let page = p.page(q.load(conn)?, |r: &ZoneRow| r.id.clone());
             let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
             let totals = super::approved_totals(conn, &ids, today)?;
-            let items =
-                page.items.iter().map(|r| Zone::new(r, totals.get(&r.id).copied().unwrap_or(0))).collect::<Vec<_>>();
-            Ok(Page { items, next_cursor: page.next_cursor })
+            Ok(page.map(|r| Zone::new(&r, totals.get(&r.id).copied().unwrap_or(0))).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// Define a zone.
+/// 新建分区 — Define a zone.
 #[utoipa::path(tag = "water-zones", request_body = NewZone, security(("bearer" = ["admin"])),
     responses((status = 201, description = "Created", body = Zone),
         (status = 409, description = "Name taken (`conflict`)", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -131,7 +134,7 @@ async fn create(
         .await
 }
 
-/// One zone.
+/// 查看分区 — One zone.
 #[utoipa::path(tag = "water-zones", params(("id" = String, Path)),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "The zone", body = Zone, headers(("ETag" = String)))))]
@@ -149,7 +152,7 @@ async fn get_one(state: web::Data<AppState>, caller: Authorized<ZonesRead>, id: 
     Ok(respond(StatusCode::OK, zone.version, &zone))
 }
 
-/// Change a zone (its cap applies to later approvals).
+/// 修改分区 — Change a zone (its cap applies to later approvals).
 #[utoipa::path(tag = "water-zones", params(("id" = String, Path), ("If-Match" = String, Header, description = "The zone's ETag")),
     request_body = ZonePatch, security(("bearer" = ["admin"])),
     responses((status = 200, description = "Updated", body = Zone, headers(("ETag" = String))),

@@ -3,6 +3,8 @@
 
 pub mod routes;
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -54,12 +56,15 @@ pub struct WithdrawalRow {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a0c4-0000-7000-8000-000000000201", "permit_id": "0193a0c4-0000-7000-8000-000000000101",
+    "permit_no": "D520381G2026-0001",
     "period": "2026-03", "volume_m3": 41250, "method": "online_meter", "reported_by": "省水资源监控平台", "source": "platform",
     "over_capacity": false, "note": null,
     "revision": 1, "superseded": false, "created_at": "2026-04-02T01:00:00Z", "updated_at": "2026-04-02T01:00:00Z", "version": 1}))]
 pub struct Withdrawal {
     pub id: String,
     pub permit_id: String,
+    /// 取水许可证号 — the permit's number.
+    pub permit_no: Option<String>,
     /// The month, `YYYY-MM`.
     pub period: String,
     pub volume_m3: i64,
@@ -83,11 +88,13 @@ pub struct Withdrawal {
     pub version: i64,
 }
 
-impl From<&WithdrawalRow> for Withdrawal {
-    fn from(r: &WithdrawalRow) -> Self {
+impl Withdrawal {
+    /// The record as the API shows it, with its permit's number beside the permit's id.
+    pub fn new(r: &WithdrawalRow, permit_no: Option<String>) -> Self {
         Self {
             id: r.id.clone(),
             permit_id: r.permit_id.clone(),
+            permit_no,
             period: r.period.clone(),
             volume_m3: r.volume_m3,
             method: Method::parse(&r.method).unwrap_or(Method::ManualReading),
@@ -148,6 +155,23 @@ pub fn volume_for(
             None => Err(ApiError::invalid("volume_m3", Msg::VolumeRequiredUnlessMaxCapacity)),
         },
     }
+}
+
+/// The numbers of the permits of `rows`, in one query.
+pub fn permit_numbers<'a>(
+    conn: &mut DbConn,
+    rows: impl Iterator<Item = &'a WithdrawalRow>,
+) -> QueryResult<HashMap<String, Option<String>>> {
+    use crate::db::schema::permits;
+    let mut ids: Vec<String> = rows.map(|r| r.permit_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, Option<String>)> =
+        permits::table.filter(permits::id.eq_any(&ids)).select((permits::id, permits::permit_no)).load(conn)?;
+    Ok(found.into_iter().collect())
 }
 
 /// Daily maximum × days, if within the largest volume.

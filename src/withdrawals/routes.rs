@@ -8,7 +8,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{
-    active_days, exceeds_capacity, permit_with_current, volume_for, Method, Source, Withdrawal, WithdrawalRow,
+    active_days, exceeds_capacity, permit_numbers, permit_with_current, volume_for, Method, Source, Withdrawal,
+    WithdrawalRow,
 };
 use crate::audit::{self, EntityType, Event};
 use crate::db::is_unique_violation;
@@ -73,7 +74,7 @@ fn month_param(field: &str, v: Option<&str>) -> ApiResult<Option<String>> {
         .transpose()
 }
 
-/// Record a month's withdrawal. A second report for the same month is a correction: it becomes the current
+/// 报送月取水量 — Record a month's withdrawal. A second report for the same month is a correction: it becomes the current
 /// revision and the previous one is kept, superseded.
 #[utoipa::path(tag = "withdrawals", params(("id" = String, Path, description = "Permit id"),
         ("If-Match" = Option<String>, Header, description = "Optional: the permit's ETag")),
@@ -168,7 +169,7 @@ async fn record(
                     e.into()
                 }
             })?;
-            let view = Withdrawal::from(&row);
+            let view = Withdrawal::new(&row, permit.permit_no.clone());
             match &previous {
                 None => audit::record(
                     conn,
@@ -176,7 +177,7 @@ async fn record(
                     Event::new("withdrawal_recorded").entity(EntityType::Withdrawal, &row.id).after(&view),
                 )?,
                 Some(prev) => {
-                    let old = Withdrawal::from(prev);
+                    let old = Withdrawal::new(prev, permit.permit_no.clone());
                     let mut replaced = old.clone();
                     replaced.superseded = true;
                     replaced.version += 1;
@@ -197,12 +198,12 @@ async fn record(
                     )?;
                 }
             }
-            Ok(Reply::created(format!("/api/v1/withdrawals/{}", row.id), row.version, &Withdrawal::from(&row)))
+            Ok(Reply::created(format!("/api/v1/withdrawals/{}", row.id), row.version, &view))
         })
         .await
 }
 
-/// A permit's withdrawals by month (current revisions unless `include_superseded`).
+/// 取水许可的月取水量 — A permit's withdrawals by month (current revisions unless `include_superseded`).
 #[utoipa::path(tag = "withdrawals", params(("id" = String, Path, description = "Permit id"), PageQuery, WithdrawalFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
@@ -218,7 +219,7 @@ async fn list_for_permit(
     list_rows(state, &caller, query.page, f, true).await
 }
 
-/// Withdrawals across permits (current revisions unless `include_superseded`).
+/// 月取水量列表 — Withdrawals across permits (current revisions unless `include_superseded`).
 #[utoipa::path(tag = "withdrawals", params(PageQuery, WithdrawalFilter),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "Withdrawals, by month then revision", body = Page<Withdrawal>)))]
@@ -249,41 +250,41 @@ async fn list_rows(
                 let id = f.permit_id.as_deref().unwrap_or_default();
                 permits::find(conn, id)?.ok_or(ApiError::NotFound)?;
             }
-            let mut q = wd::table
-                .order((wd::period.asc(), wd::id.asc()))
-                .limit(pp.fetch())
-                .select(WithdrawalRow::as_select())
-                .into_boxed();
+            let filtered = || {
+                let mut q = wd::table.into_boxed();
+                if let Some(v) = &f.permit_id {
+                    q = q.filter(wd::permit_id.eq(v.clone()));
+                }
+                if let Some(v) = &from {
+                    q = q.filter(wd::period.ge(v.clone()));
+                }
+                if let Some(v) = &to {
+                    q = q.filter(wd::period.le(v.clone()));
+                }
+                if let Some(m) = f.method {
+                    q = q.filter(wd::method.eq(m.as_str()));
+                }
+                if !f.include_superseded.unwrap_or(false) {
+                    q = q.filter(wd::superseded.eq(false));
+                }
+                q
+            };
+            let total = pp.total(|| filtered().count().get_result(conn))?;
+            let mut q =
+                filtered().order((wd::period.asc(), wd::id.asc())).limit(pp.fetch()).select(WithdrawalRow::as_select());
             if let Some((period, id)) = &pp.after {
                 q = q
                     .filter(wd::period.gt(period.clone()).or(wd::period.eq(period.clone()).and(wd::id.gt(id.clone()))));
             }
-            if let Some(v) = f.permit_id {
-                q = q.filter(wd::permit_id.eq(v));
-            }
-            if let Some(v) = from {
-                q = q.filter(wd::period.ge(v));
-            }
-            if let Some(v) = to {
-                q = q.filter(wd::period.le(v));
-            }
-            if let Some(m) = f.method {
-                q = q.filter(wd::method.eq(m.as_str()));
-            }
-            if !f.include_superseded.unwrap_or(false) {
-                q = q.filter(wd::superseded.eq(false));
-            }
             let rows = pp.page(q.load(conn)?, |r: &WithdrawalRow| (r.period.clone(), r.id.clone()));
-            Ok(Page {
-                items: rows.items.iter().map(Withdrawal::from).collect::<Vec<_>>(),
-                next_cursor: rows.next_cursor,
-            })
+            let numbers = permit_numbers(conn, rows.items.iter())?;
+            Ok(rows.map(|r| Withdrawal::new(&r, numbers.get(&r.permit_id).cloned().flatten())).with_total(total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
-/// One withdrawal record (any revision).
+/// 查看月取水量记录 — One withdrawal record (any revision).
 #[utoipa::path(tag = "withdrawals", params(("id" = String, Path)),
     security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
     responses((status = 200, description = "The record", body = Withdrawal, headers(("ETag" = String)))))]
@@ -294,11 +295,18 @@ async fn get_one(
     id: PathId,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let row = state
+    let view = state
         .db
         .run(move |conn| {
-            wd::table.find(&id).select(WithdrawalRow::as_select()).first(conn).optional()?.ok_or(ApiError::NotFound)
+            let row = wd::table
+                .find(&id)
+                .select(WithdrawalRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(ApiError::NotFound)?;
+            let numbers = permit_numbers(conn, std::iter::once(&row))?;
+            Ok(Withdrawal::new(&row, numbers.get(&row.permit_id).cloned().flatten()))
         })
         .await?;
-    Ok(respond(StatusCode::OK, row.version, &Withdrawal::from(&row)))
+    Ok(respond(StatusCode::OK, view.version, &view))
 }

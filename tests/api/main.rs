@@ -12,6 +12,7 @@ mod integrity;
 mod machinery;
 mod openapi;
 mod permits;
+mod readable;
 mod roles;
 mod security;
 mod water_users;

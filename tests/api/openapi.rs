@@ -83,3 +83,66 @@ fn enums_show_wire_values_with_chinese_labels() {
     );
     assert_eq!(doc["components"]["schemas"]["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode");
 }
+
+/// Swagger UI in Chinese first: every tag, operation summary, schema property, parameter and enum value of the
+/// document carries a Chinese label (English beside it), and `info.description` explains signing in, in Chinese.
+#[test]
+fn every_label_is_in_chinese() {
+    let doc = shuiwu::startup::api_document();
+    let chinese = |s: &str| s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let mut missing = Vec::new();
+    assert!(
+        chinese(doc["info"]["description"].as_str().unwrap())
+            && doc["info"]["description"].as_str().unwrap().contains("Authorize")
+    );
+    for tag in doc["tags"].as_array().unwrap() {
+        if !chinese(tag["description"].as_str().unwrap_or("")) {
+            missing.push(format!("tag {}", tag["name"]));
+        }
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !chinese(op["summary"].as_str().unwrap_or("")) {
+                missing.push(format!("summary of {method} {path}"));
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if !chinese(p["description"].as_str().unwrap_or("")) {
+                    missing.push(format!("parameter {} of {method} {path}", p["name"]));
+                }
+            }
+        }
+    }
+    fn walk(name: &str, schema: &serde_json::Value, chinese: &dyn Fn(&str) -> bool, missing: &mut Vec<String>) {
+        if let Some(props) = schema["properties"].as_object() {
+            for (prop, s) in props {
+                if !chinese(s["description"].as_str().unwrap_or("")) {
+                    missing.push(format!("property {name}.{prop}"));
+                }
+                walk(&format!("{name}.{prop}"), s, chinese, missing);
+            }
+        }
+        if let Some(values) = schema["enum"].as_array() {
+            let labels = schema["x-enum-descriptions"].as_array().map_or(0, |l| l.len());
+            if labels != values.len() {
+                missing.push(format!("enum labels of {name}"));
+            }
+        }
+        for key in ["allOf", "oneOf", "anyOf"] {
+            for s in schema[key].as_array().into_iter().flatten() {
+                walk(name, s, chinese, missing);
+            }
+        }
+        if schema["items"].is_object() {
+            walk(name, &schema["items"], chinese, missing);
+        }
+    }
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        walk(name, schema, &chinese, &mut missing);
+    }
+    for (name, r) in doc["components"]["responses"].as_object().unwrap() {
+        if !chinese(r["description"].as_str().unwrap_or("")) {
+            missing.push(format!("response {name}"));
+        }
+    }
+    assert!(missing.is_empty(), "no Chinese label: {missing:#?}");
+}
