@@ -1,4 +1,4 @@
-//! The `shuiwu` command line: `serve` (default), `migrate`, `openapi`, `token`.
+//! The `shuiwu` command line: `serve` (default), `migrate`, `openapi`, `token`, `healthcheck`.
 
 use std::time::Duration;
 
@@ -11,8 +11,40 @@ use crate::security::jwt::{load_jwt_secret, Subject, MAX_TOKEN_LIFETIME_SECS};
 use crate::security::revocation::Standing;
 use crate::security::TokenKeys;
 
+/// The first five minutes of a new deployment, as `shuiwu --help` shows them.
+const FIRST_STEPS: &str = r#"The first five minutes (一、启动；二、管理员登录；三、建部门；四、建账号；五、交付登录):
+
+  # 1. Start (PostgreSQL in production; SQLite by default). Set a JWT key and the first admin's password.
+  export SHUIWU_DATABASE_URL=postgres://shuiwu:secret@db/shuiwu SHUIWU_JWT_SECRET=$(openssl rand -hex 32)
+  export SHUIWU_BOOTSTRAP_ADMIN_PASSWORD='choose-a-long-one'   # or leave it unset: see data/initial-admin-password
+  shuiwu &
+
+  # 2. Sign in as admin and keep the token.
+  API=http://127.0.0.1:8080/api/v1
+  TOKEN=$(curl -s $API/auth/login -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"choose-a-long-one"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+
+  # 3. Departments (code + name).
+  curl -s $API/departments -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{"code":"water_resources_section","name":"水资源管理科"}'
+
+  # 4. Staff accounts with their roles (admin holds no business role).
+  curl -s $API/accounts -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+    -d '{"username":"zhang.wei","display_name":"张伟","department":"water_resources_section",
+         "roles":["water_resources"],"password":"a first password for zhang"}'
+
+  # 5. Hand each person their username and first password; they change it at once
+  #    (POST $API/accounts/{id}/password with current_password). Change the admin's password too.
+  #    Swagger UI: http://127.0.0.1:8080/swagger-ui/ (sign in, then Authorize with the access_token).
+"#;
+
 #[derive(Parser)]
-#[command(name = "shuiwu", version, about = "Back-end service of a county water affairs bureau (水务局)")]
+#[command(
+    name = "shuiwu",
+    version,
+    about = "Back-end service of a county water affairs bureau (水务局)",
+    after_long_help = FIRST_STEPS
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -28,6 +60,8 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when the service at SHUIWU_BIND answers `/health/ready` with 200 (a container's HEALTHCHECK).
+    Healthcheck,
     /// Mint an access token with the configured key, for operators.
     Token {
         /// Subject (account id or a name for the operator's purpose).
@@ -91,6 +125,7 @@ pub fn run() -> Result<(), String> {
             println!("{token}");
             Ok(())
         }
+        Command::Healthcheck => healthcheck(&cli.settings.bind),
         Command::Migrate => {
             crate::telemetry::init(cli.settings.log_format);
             crate::startup::prepare_database(&cli.settings)?;
@@ -126,4 +161,26 @@ fn subject_standing(settings: &Settings, sub: &str) -> Result<Option<(Holder, St
     let service: Option<(i64, bool)> =
         s::table.find(sub).select((s::token_epoch, s::active)).first(&mut conn).optional().map_err(read)?;
     Ok(service.map(|(epoch, active)| (Holder::Service, Standing { epoch, active })))
+}
+
+/// Asks the service listening on `bind` (`0.0.0.0` is reached on loopback) whether it is ready.
+fn healthcheck(bind: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    let mut addr: SocketAddr = bind.parse().map_err(|e| format!("SHUIWU_BIND {bind:?}: {e}"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    let timeout = Duration::from_secs(3);
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.write_all(b"GET /health/ready HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| format!("{addr}: {e}"))?;
+    let mut answer = Vec::new();
+    let _ = stream.take(4096).read_to_end(&mut answer);
+    let status_line = String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string();
+    if status_line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("not ready: {status_line:?}"))
+    }
 }

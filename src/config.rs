@@ -134,6 +134,10 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_WORKERS", global = true)]
     pub workers: Option<usize>,
 
+    /// The bureau's name as documents print it (certificates, notices, decisions).
+    #[arg(long, env = "SHUIWU_BUREAU_NAME", default_value = "县水务局", global = true)]
+    pub bureau_name: String,
+
     /// First letter of new permit numbers (`D520181G2022-0001`).
     #[arg(long, env = "SHUIWU_PERMIT_LETTER", default_value = "D", global = true)]
     pub permit_letter: String,

@@ -62,6 +62,7 @@ error_codes! {
     InvalidTransition = ("invalid_transition", "Not allowed in the current status", "当前状态下不允许此操作"),
     EffectiveDateOutOfOrder = ("effective_date_out_of_order", "Date before the previous step", "日期早于上一环节"),
     NotEditable = ("not_editable", "No longer editable", "记录已不可修改"),
+    CertificateUnavailable = ("certificate_unavailable", "No certificate for this permit", "该取水许可不能打印许可证"),
     ZoneProhibited = ("zone_prohibited", "Prohibited zone", "禁采区不得审批取水"),
     ZoneRestricted = ("zone_restricted", "Restricted zone", "限采区不得新增地下水取水"),
     ZoneCapExceeded = ("zone_cap_exceeded", "Zone cap exceeded", "超出区域取水总量控制指标"),

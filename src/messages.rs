@@ -130,6 +130,7 @@ pub enum Msg {
     RenewalTermAtMost { years: u32 },
     RenewalTooLate { days: i64, valid_to: NaiveDate },
     NotEditable,
+    CertificateUnavailable(Label),
     ZoneProhibited(String),
     ZoneRestricted(String),
     ZoneCapExceeded { zone: String, approved: i64, allowable: i64, extra: i64 },
@@ -279,6 +280,7 @@ impl Msg {
             RenewalTermAtMost { years } => format!("延续后的有效期自延续之日起最长 {years} 年"),
             RenewalTooLate { days, valid_to } => format!("延续申请须在有效期届满（{valid_to}）{days} 日前提出"),
             NotEditable => "只有草稿状态的申请可以修改".into(),
+            CertificateUnavailable(status) => format!("取水许可当前为“{}”，只有已批准且在有效期内的取水许可可以打印许可证", status.zh),
             ZoneProhibited(z) => format!("“{z}”为禁采区，不得批准取水"),
             ZoneRestricted(z) => format!("“{z}”为限采区，不得新增地下水取水"),
             ZoneCapExceeded { zone, approved, allowable, extra } => format!(
@@ -417,6 +419,9 @@ impl Msg {
                 format!("renewal must be applied for at least {days} days before {valid_to}")
             }
             NotEditable => "only a draft application can be edited".into(),
+            CertificateUnavailable(status) => {
+                format!("the permit is {}: only an approved permit in force has a certificate", status.code)
+            }
             ZoneProhibited(z) => format!("zone {z} is a prohibited zone (禁采区)"),
             ZoneRestricted(z) => format!("zone {z} is restricted (限采区): no new groundwater permits"),
             ZoneCapExceeded { zone, approved, allowable, extra } => format!(

@@ -152,6 +152,7 @@ impl Application {
                 .app_data(spec.clone())
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 .route("/api-docs/openapi.json", web::get().to(serve_spec))
+                .route("/swagger-ui", web::get().to(to_swagger_ui))
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json").persist_authorization(false)),
@@ -195,6 +196,11 @@ impl Application {
         actix_web::rt::spawn(async move { sequencer(state).await });
         self.server.await
     }
+}
+
+/// `/swagger-ui` → `/swagger-ui/` (what people type).
+async fn to_swagger_ui() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((actix_web::http::header::LOCATION, "/swagger-ui/")).finish()
 }
 
 async fn serve_spec(spec: web::Data<String>) -> HttpResponse {

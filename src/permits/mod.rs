@@ -1,5 +1,6 @@
 //! 取水许可 — water-abstraction permits (API.md §4.3): the record, its states and rules. HTTP in `routes`.
 
+pub mod certificate;
 pub mod routes;
 pub mod rules;
 

@@ -44,6 +44,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(update)
         .service(history)
+        .service(certificate)
         .service(submit)
         .service(approve)
         .service(reject)
@@ -455,6 +456,46 @@ async fn update(
             Ok(Reply::ok(row.version, &view))
         })
         .await
+}
+
+/// 取水许可证 — The printable permit (取水许可证) of an approved permit in force: an A4 page in Chinese with what
+/// TL §24 requires (holder, number, term, volumes, source, purpose, intake and return points), for the browser's
+/// print dialog.
+#[utoipa::path(tag = "permits", params(("id" = String, Path)),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "取水许可证（A4 HTML） — the certificate as A4 HTML", content_type = "text/html", body = String),
+        (status = 409, description = "The permit is not approved and in force (`certificate_unavailable`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[get("/permits/{id}/certificate")]
+async fn certificate(
+    state: web::Data<AppState>,
+    caller: Authorized<PermitsRead>,
+    id: PathId,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let today = caller.now.today;
+    let bureau = state.settings.bureau_name.clone();
+    let page = state
+        .db
+        .run(move |conn| {
+            let row = find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let status = row.status_on(today);
+            if status != PermitStatus::Approved {
+                return Err(ApiError::conflict(
+                    ErrorCode::CertificateUnavailable,
+                    Msg::CertificateUnavailable(status.label()),
+                ));
+            }
+            let holder = crate::water_users::find(conn, &row.holder_id)?
+                .ok_or_else(|| ApiError::internal("permit without holder"))?;
+            let zone = match &row.zone_id {
+                Some(z) => crate::water_zones::find(conn, z)?.map(|z| z.name),
+                None => None,
+            };
+            super::certificate::render(&row, &holder, zone.as_deref(), &bureau)
+                .map_err(|e| ApiError::internal(format!("certificate template: {e}")))
+        })
+        .await?;
+    Ok(crate::documents::html(page))
 }
 
 /// 取水许可办理记录 — Every transition and change of a permit, oldest first: when (entered and effective), why, which fields, by

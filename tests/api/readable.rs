@@ -7,7 +7,11 @@ use crate::helpers::*;
 use crate::on_both_databases;
 use crate::permits::{permit_body, permit_in, staff};
 
-on_both_databases!(views_carry_names_beside_ids, every_list_counts_what_its_filters_match);
+on_both_databases!(
+    views_carry_names_beside_ids,
+    every_list_counts_what_its_filters_match,
+    the_certificate_of_an_approved_permit
+);
 
 /// A permit shows its holder's name and credit code and its zone's name; a withdrawal its permit's number — in
 /// the record, in lists, in the audit trail's images and after the holder is renamed.
@@ -113,4 +117,53 @@ async fn every_list_counts_what_its_filters_match(app: TestApp) {
         .send()
         .await
         .assert_problem(400, "validation_failed");
+}
+
+/// The printable permit: an approved permit in force gets an A4 page in Chinese with its holder, number, term,
+/// volumes, source, purpose, intake and return points, every value HTML-escaped; other permits get 409.
+async fn the_certificate_of_an_approved_permit(app: TestApp) {
+    let s = staff(&app).await;
+    // A holder whose name would be markup if it were not escaped.
+    let odd = app
+        .post("/api/v1/water-users")
+        .bearer(&s.clerk)
+        .json(&water_user_body("<b>甲</b>&乙公司", REAL_CODES[1]))
+        .send()
+        .await;
+    let mut body = permit_body(odd.body["id"].as_str().unwrap(), None, "groundwater_deep", 3_650_000);
+    body["intake_method"] = json!("机井");
+    let draft = app.post("/api/v1/permits").bearer(&s.clerk).json(&body).send().await;
+    let id = draft.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/permits/{id}/certificate");
+    let refused = app.get(&path).bearer(&s.clerk).send().await;
+    refused.assert_problem(409, "certificate_unavailable");
+    assert!(refused.body["detail"].as_str().unwrap().contains("草稿"));
+    crate::permits::act(&app, &s.clerk, &id, "submit", json!({})).await;
+    let approved = crate::permits::act(&app, &s.leader, &id, "approve", crate::permits::approve_body()).await;
+    assert_eq!(approved.status, 200);
+    let page = app.get(&path).bearer(&s.clerk).send().await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(page.header("content-type").as_deref(), Some("text/html; charset=utf-8"));
+    let html = &page.text;
+    for expected in [
+        "<h1>取水许可证</h1>",
+        approved.body["permit_no"].as_str().unwrap(),
+        REAL_CODES[1],
+        "深层地下水",
+        "工业",
+        "3650000 立方米（365 万立方米）",
+        "机井",
+        "赤水河",
+        "达标排放",
+        "@page { size: A4",
+    ] {
+        assert!(html.contains(expected), "{expected} missing from the certificate");
+    }
+    // Escaped as askama does it (numeric character references), never as markup.
+    assert!(html.contains("&#60;b&#62;甲&#60;/b&#62;&#38;乙公司"), "the holder's name, escaped: {html}");
+    assert!(!html.contains("<b>甲</b>"), "names are escaped");
+    let from = approved.body["valid_from"].as_str().unwrap();
+    let (y, m, d) = (&from[..4], from[5..7].trim_start_matches('0'), from[8..].trim_start_matches('0'));
+    assert!(html.contains(&format!("自 {y}年{m}月{d}日 起至")), "the term in Chinese");
+    app.get(&path).bearer(&app.token(&[Role::Legal])).send().await.assert_problem(403, "forbidden");
 }
