@@ -1,4 +1,4 @@
-//! Configuration from the environment (API.md §2), with command-line flags as an alternative.
+//! Configuration from the environment (docs/api.md), with command-line flags as an alternative.
 //! Secrets are wrapped so that neither `Debug` nor logs ever show them.
 
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! (which records actors) and security (which establishes them) both build on it without depending on each other.
 
 crate::text_enum! {
-    /// The bureau's fixed set of roles (API.md §3).
+    /// The bureau's fixed set of roles (docs/api.md).
     pub enum Role {
         Admin = ("admin", "系统管理员（办公室/信息中心）"),
         Leader = ("leader", "局领导"),
@@ -77,7 +77,7 @@ pub enum Holder {
     Service,
 }
 
-/// The role combinations API.md §3 allows: at least one role; `admin` with no business role beside it (only
+/// The role combinations docs/api.md allows: at least one role; `admin` with no business role beside it (only
 /// `auditor` may join it: separation of duties); `platform` on service accounts only; a service account never
 /// `admin` or `leader`. Returns what is wrong otherwise.
 pub fn check_roles(roles: &[Role], holder: Holder) -> Result<(), RolesRule> {

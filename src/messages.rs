@@ -174,7 +174,7 @@ pub enum Msg {
     FieldsInvalid(usize),
 }
 
-/// Which role rule a set of roles breaks (API.md §3).
+/// Which role rule a set of roles breaks (docs/api.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RolesRule {
     AtLeastOne,

@@ -1,4 +1,4 @@
-//! Departments, staff accounts and service accounts (API.md §3). Queries here; HTTP in `routes`.
+//! Departments, staff accounts and service accounts (docs/api.md). Queries here; HTTP in `routes`.
 
 pub mod routes;
 

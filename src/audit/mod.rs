@@ -1,4 +1,4 @@
-//! The append-only audit trail (API.md §4.10), which is also the change feed (§4.11): the feed is the trail's
+//! The append-only audit trail (docs/api.md), which is also the change feed (§4.11): the feed is the trail's
 //! entity changes that platforms may read (`in_feed`), in the trail's order.
 //!
 //! [`record`] inserts the audit event in the writer's own transaction, so it commits or rolls back with the

@@ -17,7 +17,7 @@ use crate::security::Authorized;
 use crate::state::AppState;
 
 policy!(
-    /// The audit log is for auditors and administrators (API.md §4.10).
+    /// The audit log is for auditors and administrators (docs/api.md).
     AuditRead = [Admin, Auditor]
 );
 

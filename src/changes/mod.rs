@@ -1,4 +1,4 @@
-//! `/api/v1/changes` — the change feed for provincial platforms (API.md §4.11): the audit trail's entity
+//! `/api/v1/changes` — the change feed for provincial platforms (docs/api.md): the audit trail's entity
 //! changes (`in_feed`), written by [`crate::audit::record`] in the same transaction as the change and numbered
 //! with the trail. Sequence numbers increase strictly but skip the trail's other events.
 

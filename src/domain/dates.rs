@@ -1,4 +1,4 @@
-//! Business dates: effective dates of steps (API.md §1), months (`YYYY-MM`). "Today" comes from the request's
+//! Business dates: effective dates of steps (docs/api.md), months (`YYYY-MM`). "Today" comes from the request's
 //! [`crate::clock::Now`].
 
 use chrono::{Datelike, Months, NaiveDate};

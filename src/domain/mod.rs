@@ -7,7 +7,7 @@ pub mod water;
 
 pub use credit_code::CreditCode;
 
-/// The largest volume (m³) the service accepts anywhere: 10¹² (API.md §1). Sums of a few million of them still
+/// The largest volume (m³) the service accepts anywhere: 10¹² (docs/api.md). Sums of a few million of them still
 /// fit in an `i64`, and checked arithmetic guards the rest.
 pub const MAX_VOLUME_M3: i64 = 1_000_000_000_000;
 /// The largest amount of money (fen) the service accepts anywhere: 10¹² fen.

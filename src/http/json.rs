@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::messages::Msg;
 
-/// Default request body limit (API.md §1).
+/// Default request body limit (docs/api.md).
 pub const MAX_BODY: usize = 1024 * 1024;
 
 pub struct ApiJson<T>(pub T);

@@ -1,4 +1,4 @@
-//! Query strings and path ids (API.md §1). A query string must decode to UTF-8, every parameter must be one the
+//! Query strings and path ids (docs/api.md). A query string must decode to UTF-8, every parameter must be one the
 //! operation knows (400 naming the unknown one), no value may hold control characters, and a value of the wrong
 //! form is reported against its parameter in plain words. A path id that is not an id the service issues answers
 //! 404 before anything is looked up.

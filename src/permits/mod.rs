@@ -1,4 +1,4 @@
-//! 取水许可 — water-abstraction permits (API.md §4.3): the record, its states and rules. HTTP in `routes`.
+//! 取水许可 — water-abstraction permits (docs/api.md): the record, its states and rules. HTTP in `routes`.
 
 pub mod certificate;
 pub mod routes;

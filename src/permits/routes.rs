@@ -26,7 +26,7 @@ use crate::state::AppState;
 use crate::write::{self, Change, Record, Reply};
 
 policy!(
-    /// Those who work with permits, field inspectors and the platform (API.md §3; legal reads cases only).
+    /// Those who work with permits, field inspectors and the platform (docs/api.md; legal reads cases only).
     PermitsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Inspector, Platform, Auditor]
 );
 policy!(

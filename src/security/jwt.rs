@@ -15,7 +15,7 @@ pub const LEEWAY_SECS: i64 = 30;
 /// No token lives longer than this (`exp - iat`), whoever issued it: 30 days.
 pub const MAX_TOKEN_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 
-/// The claims of an access token (API.md §3).
+/// The claims of an access token (docs/api.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,

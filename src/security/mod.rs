@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::messages::Msg;
 use revocation::Revocations;
 
-/// The roles that may read the audit trail, and with it who did what (API.md §4.10).
+/// The roles that may read the audit trail, and with it who did what (docs/api.md).
 pub const AUDIT_READERS: &[Role] = &[Role::Admin, Role::Auditor];
 
 /// A route's access rule: the roles that may call it. Declared next to each route with [`policy!`]

@@ -1,4 +1,4 @@
-//! 取用水户名录 — the registry of water users (API.md §4.1). Queries here; HTTP in `routes`.
+//! 取用水户名录 — the registry of water users (docs/api.md). Queries here; HTTP in `routes`.
 
 pub mod routes;
 

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::write::{self, Change, Reply};
 
 policy!(
-    /// The sections that work with water users, field inspectors and the platform (API.md §3; legal reads cases).
+    /// The sections that work with water users, field inspectors and the platform (docs/api.md; legal reads cases).
     WaterUsersRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Inspector, Platform, Auditor]
 );
 policy!(

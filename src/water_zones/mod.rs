@@ -1,4 +1,4 @@
-//! Zones with a total-quantity cap (取水总量控制 / 地下水可开采量), API.md §4.2. Queries here; HTTP in `routes`.
+//! Zones with a total-quantity cap (取水总量控制 / 地下水可开采量), docs/api.md. Queries here; HTTP in `routes`.
 
 pub mod routes;
 
@@ -118,7 +118,7 @@ pub fn approved_total(conn: &mut DbConn, zone_id: &str, on: NaiveDate) -> QueryR
 }
 
 /// Annual volume of the zone's permits approved or suspended whose terms overlap `from..=to`, other than
-/// `except`: what the cap check of an approval or renewal adds the permit's own volume to (API.md §4.3).
+/// `except`: what the cap check of an approval or renewal adds the permit's own volume to (docs/api.md).
 pub fn committed_overlapping(
     conn: &mut DbConn,
     zone_id: &str,

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::write::{self, Change, Record, Reply};
 
 policy!(
-    /// The sections that work with permits and fees, and the platform (API.md §3: not legal, not field inspectors).
+    /// The sections that work with permits and fees, and the platform (docs/api.md: not legal, not field inspectors).
     ZonesRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Platform, Auditor]
 );
 policy!(

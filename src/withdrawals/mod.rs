@@ -1,4 +1,4 @@
-//! Monthly withdrawals per permit (API.md §4.4). One current record per permit and month; a correction adds a
+//! Monthly withdrawals per permit (docs/api.md). One current record per permit and month; a correction adds a
 //! revision and keeps the superseded one. Queries and rules here; HTTP in `routes`.
 
 pub mod routes;

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::write::Reply;
 
 policy!(
-    /// The sections that work with permits and fees, and the platform (API.md §3: not legal, not field inspectors).
+    /// The sections that work with permits and fees, and the platform (docs/api.md: not legal, not field inspectors).
     WithdrawalsRead = [Admin, Leader, WaterResources, WaterSaving, Finance, Enforcement, Platform, Auditor]
 );
 policy!(

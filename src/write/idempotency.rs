@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST (API.md §1). Keys are scoped to the authenticated caller (issuer and subject) and
+//! `Idempotency-Key` on POST (docs/api.md). Keys are scoped to the authenticated caller (issuer and subject) and
 //! kept for `SHUIWU_IDEMPOTENCY_TTL` (24 h); they live in the database, so every instance sees them.
 //!
 //! 1. **Claim** (its own short transaction): the key is inserted `in_flight` with a fresh claim token. A key that

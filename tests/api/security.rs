@@ -183,7 +183,7 @@ async fn own_password_needs_the_current_one_and_guesses_are_throttled(app: TestA
     assert_eq!(reset.status, 200, "{}", reset.text);
 }
 
-/// API.md §3: admin with no business role (auditor may join it), platform only on service accounts, service
+/// docs/api.md: admin with no business role (auditor may join it), platform only on service accounts, service
 /// accounts never admin or leader — at creation and on every change.
 async fn role_combinations_follow_separation_of_duties(app: TestApp) {
     let admin = app.admin_token().await;
@@ -531,7 +531,7 @@ async fn replays_pass_authentication_and_keys_belong_to_one_issuer(app: TestApp)
     assert_eq!(app.count(&format!("SELECT COUNT(*) AS n FROM idempotency_keys WHERE scope = '{id}' AND key = 'k'")), 1);
 }
 
-/// Inspectors and legal read only what API.md §3 gives them; histories show accounts to admin and auditor only.
+/// Inspectors and legal read only what docs/api.md gives them; histories show accounts to admin and auditor only.
 async fn reads_follow_the_contract_and_histories_hide_accounts(app: TestApp) {
     let inspector = app.token(&[Role::Inspector]);
     let legal = app.token(&[Role::Legal]);
