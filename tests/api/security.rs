@@ -46,6 +46,19 @@ async fn new_account(app: &TestApp, admin: &str, username: &str, roles: Value) -
     r.body
 }
 
+/// An admin resets account `id`'s password (with its current ETag).
+async fn reset_password(app: &TestApp, admin: &str, id: &str, password: &str) {
+    let etag = app.get(&format!("/api/v1/accounts/{id}")).bearer(admin).send().await.etag();
+    let reset = app
+        .post(&format!("/api/v1/accounts/{id}/password"))
+        .bearer(admin)
+        .header("if-match", &etag)
+        .json(&json!({ "password": password }))
+        .send()
+        .await;
+    assert_eq!(reset.status, 200, "{}", reset.text);
+}
+
 async fn refresh(app: &TestApp, token: &str) -> Resp {
     app.post("/api/v1/auth/refresh").json(&json!({"refresh_token": token})).send().await
 }
@@ -64,15 +77,7 @@ async fn a_password_change_role_change_or_deactivation_ends_every_session(app: T
     assert_eq!(me(&app, &access).await, 200);
 
     // An admin resets the (stolen) account's password.
-    let etag = app.get(&format!("/api/v1/accounts/{id}")).bearer(&admin).send().await.etag();
-    let reset = app
-        .post(&format!("/api/v1/accounts/{id}/password"))
-        .bearer(&admin)
-        .header("if-match", &etag)
-        .json(&json!({"password": "a new password 22"}))
-        .send()
-        .await;
-    assert_eq!(reset.status, 200, "{}", reset.text);
+    reset_password(&app, &admin, id, "a new password 22").await;
     assert_eq!(me(&app, &access).await, 401, "the old access token is dead");
     refresh(&app, &refresh_token).await.assert_problem(401, "unauthorized");
     app.login("wang.fang", "initial password 1").await.assert_problem(401, "unauthorized");
@@ -172,15 +177,7 @@ async fn own_password_needs_the_current_one_and_guesses_are_throttled(app: TestA
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(audited, "a 403 inside the handler is audited");
-    let etag = app.get(&format!("/api/v1/accounts/{uid}")).bearer(&admin).send().await.etag();
-    let reset = app
-        .post(&format!("/api/v1/accounts/{uid}/password"))
-        .bearer(&admin)
-        .header("if-match", &etag)
-        .json(&json!({"password": "reset by the admin"}))
-        .send()
-        .await;
-    assert_eq!(reset.status, 200, "{}", reset.text);
+    reset_password(&app, &admin, uid, "reset by the admin").await;
 }
 
 /// docs/api.md: admin with no business role (auditor may join it), platform only on service accounts, service
