@@ -31,6 +31,10 @@ impl std::str::FromStr for Secret {
     }
 }
 
+fn date(s: &str) -> Result<chrono::NaiveDate, String> {
+    crate::domain::dates::Date::parse(s).map(|d| d.get()).map_err(|m| m.render(crate::messages::Lang::En))
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| e.to_string())
 }
@@ -142,6 +146,15 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_PERMIT_LETTER", default_value = "D", global = true)]
     pub permit_letter: String,
 
+    /// Late fee per day, per mille of the principal outstanding after the due date (SF §70, TL §54: 2‰).
+    #[arg(long, env = "SHUIWU_LATE_FEE_PER_MILLE", default_value = "2", global = true)]
+    pub late_fee_per_mille: String,
+
+    /// From this date (the first of a month) the water-resource tax replaces the fee: the quarterly run refers the
+    /// volumes of months from it on to the tax office instead of billing them.
+    #[arg(long, env = "SHUIWU_WATER_RESOURCE_TAX_FROM", default_value = "2024-12-01", value_parser = date, global = true)]
+    pub water_resource_tax_from: chrono::NaiveDate,
+
     #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 }
@@ -160,7 +173,24 @@ impl Settings {
         if self.refresh_token_ttl.is_zero() || self.refresh_token_ttl > MAX_REFRESH_TOKEN_TTL {
             return Err("SHUIWU_REFRESH_TOKEN_TTL must be between 1s and 30 days".into());
         }
+        self.daily_late_fee_rate()?;
+        if chrono::Datelike::day(&self.water_resource_tax_from) != 1 {
+            return Err("SHUIWU_WATER_RESOURCE_TAX_FROM must be the first day of a month (e.g. 2024-12-01)".into());
+        }
         Ok(())
+    }
+
+    /// The late fee per day as a fraction (2‰ → 0.002), checked: 0 to 100 ‰ with at most 4 decimals.
+    pub fn daily_late_fee_rate(&self) -> Result<rust_decimal::Decimal, String> {
+        use rust_decimal::Decimal;
+        let per_mille: Decimal = self
+            .late_fee_per_mille
+            .trim()
+            .parse()
+            .ok()
+            .filter(|d: &Decimal| !d.is_sign_negative() && *d <= Decimal::ONE_HUNDRED && d.scale() <= 4)
+            .ok_or("SHUIWU_LATE_FEE_PER_MILLE must be a number of per mille between 0 and 100 (e.g. 2)")?;
+        Ok(per_mille / Decimal::ONE_THOUSAND)
     }
 
     /// The bootstrap admin password, if one is set: an empty value counts as unset (a generated one is used).

@@ -50,6 +50,13 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// How records name who entered something (`reported_by`, `recorded_by`): the username (or subject), with the
+    /// issuer beside it for tokens of external issuers; bounded and escaped.
+    pub fn signature(&self) -> String {
+        let name = self.username.clone().unwrap_or_else(|| self.sub.clone());
+        crate::domain::text::untrusted(&if self.local { name } else { format!("{name} ({})", self.issuer) }, 100)
+    }
+
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.roles.iter().any(|r| roles.contains(r))
     }

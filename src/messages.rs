@@ -120,7 +120,7 @@ pub enum Msg {
     InFuture,
     BeforePreviousStep { date: NaiveDate, previous: NaiveDate },
     // Permits.
-    InvalidTransition { action: Label, status: Label },
+    InvalidTransition { entity: Label, action: Label, status: Label },
     ReasonRequired { action: Label },
     AfterValidFrom,
     TermAtMost { years: u32 },
@@ -144,6 +144,26 @@ pub enum Msg {
     OnlineMeterOnly,
     StaffReading(String),
     ConcurrentReport,
+    // Fees.
+    RateFormat,
+    RateDecimals,
+    RateTooHigh,
+    RateOverlap { from: NaiveDate, to: Option<NaiveDate> },
+    NotBeforeEffectiveFrom,
+    QuarterFormat,
+    PeriodNotEnded(NaiveDate),
+    NoticeUnavailable(Label),
+    NoPendingRequest(Label),
+    RequestPending(Label),
+    NoticeBeforePeriodEnd { date: NaiveDate, end: NaiveDate },
+    AlreadyDeferred,
+    DeferralTooLate(NaiveDate),
+    AfterDueDate(NaiveDate),
+    DeferralTooLong { days: i64, latest: NaiveDate },
+    PaymentWhileDeferralPending,
+    Overpayment { amount: i64, payable: i64, on: NaiveDate },
+    AmountRange,
+    ReceiptNoTaken(String),
     // Records.
     Duplicate,
     DuplicateCreditCode,
@@ -268,8 +288,8 @@ impl Msg {
             LastAdmin => "这是最后一名在用的系统管理员：请先将其他账号设为管理员".into(),
             InFuture => "不能晚于今天".into(),
             BeforePreviousStep { date, previous } => format!("日期 {date} 早于上一环节的日期 {previous}"),
-            InvalidTransition { action, status } => {
-                format!("取水许可当前为“{}”，不能“{}”", status.zh, action.zh)
+            InvalidTransition { entity, action, status } => {
+                format!("{}当前为“{}”，不能“{}”", entity.zh, status.zh, action.zh)
             }
             ReasonRequired { action } => format!("“{}”须说明理由", action.zh),
             AfterValidFrom => "须晚于有效期起始日（valid_from）".into(),
@@ -298,6 +318,32 @@ impl Msg {
             OnlineMeterOnly => "省级平台只能报送在线计量（online_meter）数据".into(),
             StaffReading(m) => format!("{m} 的数据由工作人员录入，只能由工作人员更正"),
             ConcurrentReport => "同一月份的另一份报送刚刚完成，请重试".into(),
+            RateFormat => "须为非负的十进制数，如 \"0.3000\"（以字符串表示）".into(),
+            RateDecimals => "最多 4 位小数".into(),
+            RateTooHigh => "不能超过 1000 元/立方米".into(),
+            RateOverlap { from, to } => format!(
+                "与同一水源类型、用途和分区类别的另一征收标准（{from} 至 {}）时间重叠：请先为其填写截止日期",
+                to.map_or("长期".to_string(), |d| d.to_string())
+            ),
+            NotBeforeEffectiveFrom => "不能早于起始日期（effective_from）".into(),
+            QuarterFormat => "须为季度，格式 YYYY-Qn，如 2022-Q1".into(),
+            PeriodNotEnded(end) => format!("该季度尚未结束（{end} 结束后才能核定）"),
+            NoticeUnavailable(status) => format!("该记录为“{}”，没有缴款通知书", status.zh),
+            NoPendingRequest(kind) => format!("没有待审批的{}", kind.zh),
+            RequestPending(kind) => format!("{}尚待领导审批，请先作出决定", kind.zh),
+            NoticeBeforePeriodEnd { date, end } => format!("送达日期 {date} 不能早于计费期间结束（{end}）之后"),
+            AlreadyDeferred => "已批准过缓缴，不能再次申请".into(),
+            DeferralTooLate(due) => format!("缓缴须在缴款期限（{due}）届满前申请"),
+            AfterDueDate(due) => format!("须晚于缴款期限 {due}"),
+            DeferralTooLong { days, latest } => format!("缓缴期限最长 {days} 日，最晚至 {latest}"),
+            PaymentWhileDeferralPending => "缓缴申请待审批，审批后再登记缴款".into(),
+            Overpayment { amount, payable, on } => format!(
+                "缴款 {} 元超过 {on} 应缴的 {} 元（含当日滞纳金）",
+                crate::domain::money::yuan(*amount),
+                crate::domain::money::yuan(*payable)
+            ),
+            AmountRange => "须在 1 至 1000000000000 分之间".into(),
+            ReceiptNoTaken(no) => format!("收据号 {no} 已登记过"),
             Duplicate => "已存在相同的记录".into(),
             DuplicateCreditCode => "该统一社会信用代码已登记".into(),
             DuplicateZoneName => "已有同名分区".into(),
@@ -405,8 +451,8 @@ impl Msg {
             BeforePreviousStep { date, previous } => {
                 format!("the effective date {date} is before {previous}, the date of the previous step")
             }
-            InvalidTransition { action, status } => {
-                format!("cannot {} a permit that is {}", action.code, status.code)
+            InvalidTransition { entity, action, status } => {
+                format!("cannot {} a {} that is {}", action.code, entity.code, status.code)
             }
             ReasonRequired { action } => format!("a reason is required to {}", action.code),
             AfterValidFrom => "must be after valid_from".into(),
@@ -439,6 +485,32 @@ impl Msg {
             OnlineMeterOnly => "the provincial platform reports online_meter readings only".into(),
             StaffReading(m) => format!("the reading for {m} was entered by staff; only staff may correct it"),
             ConcurrentReport => "another report for this month was recorded at the same time; retry".into(),
+            RateFormat => "must be a non-negative decimal string, e.g. \"0.3000\"".into(),
+            RateDecimals => "at most 4 decimals".into(),
+            RateTooHigh => "must be at most 1000 yuan per m³".into(),
+            RateOverlap { from, to } => format!(
+                "overlaps the rate of the same source type, purpose and zone class in force {from} to {}: close that one first",
+                to.map_or("open-ended".to_string(), |d| d.to_string())
+            ),
+            NotBeforeEffectiveFrom => "must not be before effective_from".into(),
+            QuarterFormat => "must be a quarter, YYYY-Qn (e.g. 2022-Q1)".into(),
+            PeriodNotEnded(end) => format!("the quarter has not ended (it can be assessed after {end})"),
+            NoticeUnavailable(status) => format!("a record that is {} has no payment notice", status.code),
+            NoPendingRequest(kind) => format!("there is no pending {} request", kind.code),
+            RequestPending(kind) => format!("a {} request awaits a leader's decision; decide it first", kind.code),
+            NoticeBeforePeriodEnd { date, end } => format!("the notice cannot be served on {date}, before the period ends ({end})"),
+            AlreadyDeferred => "a deferral was granted already; it cannot be requested again".into(),
+            DeferralTooLate(due) => format!("a deferral must be requested by the due date ({due})"),
+            AfterDueDate(due) => format!("must be after the due date {due}"),
+            DeferralTooLong { days, latest } => format!("a deferral runs at most {days} days, until {latest} at the latest"),
+            PaymentWhileDeferralPending => "a deferral request is pending; record payments after the decision".into(),
+            Overpayment { amount, payable, on } => format!(
+                "a payment of {} yuan exceeds the {} yuan due on {on} (late fee included)",
+                crate::domain::money::yuan(*amount),
+                crate::domain::money::yuan(*payable)
+            ),
+            AmountRange => "must be between 1 and 1000000000000 fen".into(),
+            ReceiptNoTaken(no) => format!("receipt number {no} is already recorded"),
             Duplicate => "a record with these values already exists".into(),
             DuplicateCreditCode => "a water user with this credit code is already registered".into(),
             DuplicateZoneName => "a zone with this name exists".into(),
@@ -512,6 +584,7 @@ mod tests {
             Msg::Required,
             Msg::ZoneCapExceeded { zone: "甲".into(), approved: 1, allowable: 2, extra: 3 },
             Msg::InvalidTransition {
+                entity: Label { code: "permit", zh: "取水许可" },
                 action: Label { code: "approve", zh: "批准" },
                 status: Label { code: "draft", zh: "草稿" },
             },

@@ -38,6 +38,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::water_zones::routes::routes)
             .configure(crate::permits::routes::routes)
             .configure(crate::withdrawals::routes::routes)
+            .configure(crate::fees::rate_routes::routes)
+            .configure(crate::fees::routes::routes)
+            .configure(crate::fees::payment_routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );

@@ -14,7 +14,7 @@ use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::identity::Role;
 use crate::messages::Msg;
-use crate::write::{self, Record};
+use crate::write::{self, Entity, Record};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize, ToSchema)]
 #[diesel(table_name = departments, treat_none_as_default_value = false, treat_none_as_null = true)]
@@ -179,34 +179,41 @@ crate::versioned_row!(Department, departments);
 crate::versioned_row!(AccountRow, accounts);
 crate::versioned_row!(ServiceAccountRow, service_accounts);
 
-impl Record for Department {
+impl Entity for Department {
     const ENTITY: EntityType = EntityType::Department;
-    type View = Department;
-
-    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Department> {
-        Ok(self.clone())
-    }
-
     fn duplicate() -> ApiError {
         ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateDepartment)
     }
 }
 
-impl Record for AccountRow {
-    const ENTITY: EntityType = EntityType::Account;
-    type View = Account;
+impl Record for Department {
+    type View = Department;
 
-    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Account> {
-        Ok(Account::from(self))
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Department> {
+        Ok(self.clone())
     }
+}
 
+impl Entity for AccountRow {
+    const ENTITY: EntityType = EntityType::Account;
     fn duplicate() -> ApiError {
         ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateUsername)
     }
 }
 
-impl Record for ServiceAccountRow {
+impl Record for AccountRow {
+    type View = Account;
+
+    fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<Account> {
+        Ok(Account::from(self))
+    }
+}
+
+impl Entity for ServiceAccountRow {
     const ENTITY: EntityType = EntityType::ServiceAccount;
+}
+
+impl Record for ServiceAccountRow {
     type View = ServiceAccount;
 
     fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<ServiceAccount> {

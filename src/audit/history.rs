@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::{Actor, AuditRow, EntityType};
 use crate::db::schema::audit_events as a;
-use crate::db::DbConn;
+use crate::db::{Db, DbConn};
+use crate::error::ApiError;
 use crate::http::pagination::PageParams;
 use crate::http::Page;
 
@@ -87,4 +88,23 @@ pub fn history(
         })
         .collect();
     Ok(Page { items, next_cursor: rows.next_cursor, total })
+}
+
+/// What a `GET …/{id}/history` handler answers: the history of record `id` once `exists` finds it (404 otherwise).
+pub async fn of_record(
+    db: &Db,
+    entity: EntityType,
+    id: String,
+    prefix: &'static str,
+    page: PageParams<i64>,
+    with_actors: bool,
+    exists: fn(&mut DbConn, &str) -> QueryResult<bool>,
+) -> Result<Page<HistoryEntry>, ApiError> {
+    db.run(move |conn| {
+        if !exists(conn, &id)? {
+            return Err(ApiError::NotFound);
+        }
+        Ok(history(conn, entity, &id, prefix, &page, with_actors)?)
+    })
+    .await
 }

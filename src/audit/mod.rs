@@ -298,6 +298,32 @@ pub fn record_all<const N: usize>(conn: &mut DbConn, ctx: &AuditCtx, events: [Ev
     Ok(())
 }
 
+/// Like [`record_all`] for a batch of any size (a quarterly run's events): multi-row statements of at most
+/// [`ROWS_PER_STATEMENT`] rows on PostgreSQL, one by one on SQLite.
+pub fn record_many<'a>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    events: impl IntoIterator<Item = Event<'a>>,
+) -> QueryResult<()> {
+    let rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
+    match conn {
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                diesel::insert_into(audit_events::table).values(chunk).execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for row in &rows {
+                diesel::insert_into(audit_events::table).values(row).execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows per multi-row INSERT: well inside PostgreSQL's 65 535 bind parameters for tables of up to 32 columns.
+pub const ROWS_PER_STATEMENT: usize = 1000;
+
 impl NewAuditRow {
     fn new(ctx: &AuditCtx, event: Event<'_>) -> Self {
         Self {

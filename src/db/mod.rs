@@ -270,6 +270,24 @@ pub fn next_counter(conn: &mut DbConn, name: &str) -> QueryResult<i64> {
     c::counters.filter(c::name.eq(name)).select(c::value).first(conn)
 }
 
+/// Serialises the writers of each named thing until the transaction ends: advisory transaction locks on
+/// PostgreSQL, taken in name order (so two writers needing the same names never deadlock); SQLite has one writer
+/// at a time already (`BEGIN IMMEDIATE`). For check-then-insert rules no unique index can state (non-overlapping
+/// date ranges, counters kept as rows).
+pub fn lock_names(conn: &mut DbConn, names: &[&str]) -> QueryResult<()> {
+    if let DbConn::Postgres(pg) = conn {
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        for name in sorted {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind::<diesel::sql_types::Text, _>(name)
+                .execute(pg)?;
+        }
+    }
+    Ok(())
+}
+
 /// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` escaped (use with `.escape('\\')`).
 pub fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);

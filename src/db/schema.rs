@@ -210,9 +210,78 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    fee_rates (id) {
+        id -> Text,
+        source_type -> Text,
+        purpose -> Text,
+        zone_class -> Nullable<Text>,
+        rate -> Text,
+        effective_from -> Date,
+        effective_to -> Nullable<Date>,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    fee_assessments (id) {
+        id -> Text,
+        kind -> Text,
+        payer_id -> Text,
+        permit_id -> Nullable<Text>,
+        period -> Text,
+        months -> Text,
+        volume_m3 -> BigInt,
+        amount_fen -> BigInt,
+        lines -> Text,
+        status -> Text,
+        notice_no -> Nullable<Text>,
+        notified_on -> Nullable<Date>,
+        due_date -> Nullable<Date>,
+        request_kind -> Nullable<Text>,
+        request_until -> Nullable<Date>,
+        request_reason -> Nullable<Text>,
+        request_on -> Nullable<Date>,
+        deferred_until -> Nullable<Date>,
+        waived_on -> Nullable<Date>,
+        paid_fen -> BigInt,
+        late_fee_paid_fen -> BigInt,
+        last_paid_on -> Nullable<Date>,
+        last_step_on -> Nullable<Date>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        assessment_id -> Text,
+        amount_fen -> BigInt,
+        principal_fen -> BigInt,
+        late_fee_fen -> BigInt,
+        outstanding_after_fen -> BigInt,
+        paid_on -> Date,
+        method -> Text,
+        receipt_no -> Text,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(permits -> water_users (holder_id));
 diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
+diesel::joinable!(fee_assessments -> water_users (payer_id));
+diesel::joinable!(fee_assessments -> permits (permit_id));
+diesel::joinable!(payments -> fee_assessments (assessment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
@@ -229,4 +298,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     water_zones,
     permits,
     withdrawals,
+    fee_rates,
+    fee_assessments,
+    payments,
 );

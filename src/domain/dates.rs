@@ -148,6 +148,47 @@ impl From<Month> for String {
     }
 }
 
+/// A calendar quarter, `YYYY-Qn` (a billing period).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quarter {
+    pub year: i32,
+    pub quarter: u32,
+}
+
+impl Quarter {
+    /// `2022-Q1` (also `2022-q1`); years 1900..=2199.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (y, q) = s.split_once('-')?;
+        let q = q.strip_prefix('Q').or_else(|| q.strip_prefix('q'))?;
+        if y.len() != 4 || q.len() != 1 || !y.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let (year, quarter): (i32, u32) = (y.parse().ok()?, q.parse().ok()?);
+        ((1900..=2199).contains(&year) && (1..=4).contains(&quarter)).then_some(Self { year, quarter })
+    }
+
+    /// Its three months, in order.
+    pub fn months(self) -> [Month; 3] {
+        let first = (self.quarter - 1) * 3 + 1;
+        [0, 1, 2].map(|i| Month { year: self.year, month: first + i })
+    }
+
+    pub fn last_day(self) -> NaiveDate {
+        self.months()[2].last_day()
+    }
+
+    /// `2022年第一季度`, as documents print it.
+    pub fn zh(self) -> String {
+        format!("{}年第{}季度", self.year, ["一", "二", "三", "四"][(self.quarter - 1) as usize])
+    }
+}
+
+impl std::fmt::Display for Quarter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-Q{}", self.year, self.quarter)
+    }
+}
+
 /// Percentage with one decimal, rounded half-up, from integers (no floating point): `part / whole × 100`.
 pub fn percent_1dp(part: i64, whole: i64) -> Option<String> {
     if whole <= 0 || part < 0 {
@@ -180,6 +221,18 @@ mod tests {
         assert!(
             Month::parse("2024-13").is_none() && Month::parse("2024-1").is_none() && Month::parse("24-01").is_none()
         );
+    }
+
+    #[test]
+    fn quarters() {
+        let q = Quarter::parse("2024-Q4").unwrap();
+        assert_eq!(q.months().map(|m| m.to_string()), ["2024-10", "2024-11", "2024-12"]);
+        assert_eq!(q.last_day(), NaiveDate::from_ymd_opt(2024, 12, 31).unwrap());
+        assert_eq!(q.to_string(), "2024-Q4");
+        assert_eq!(Quarter::parse("2022-q1").unwrap().zh(), "2022年第一季度");
+        for bad in ["2022-Q0", "2022-Q5", "2022-1", "22-Q1", "2022Q1", "2022-Q12", "1899-Q1"] {
+            assert!(Quarter::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod credit_code;
 pub mod dates;
+pub mod money;
 pub mod text;
 pub mod water;
 

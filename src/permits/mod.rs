@@ -17,7 +17,7 @@ use crate::db::schema::permits;
 use crate::db::DbConn;
 pub use crate::domain::water::{PermitStatus, SourceType};
 use crate::text_enum;
-use crate::write::Record;
+use crate::write::{Entity, Record};
 
 text_enum! {
     /// 取水用途 — what the water is taken for.
@@ -248,8 +248,11 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<PermitRow>> {
 
 crate::versioned_row!(PermitRow, permits);
 
-impl Record for PermitRow {
+impl Entity for PermitRow {
     const ENTITY: EntityType = EntityType::Permit;
+}
+
+impl Record for PermitRow {
     type View = Permit;
 
     fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Permit> {

@@ -10,7 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::rules::{self, Action, ActionInput};
 use super::{find, IntakeLocation, MeterStatus, Permit, PermitRow, PermitStatus, Purpose, Refs, SourceType};
-use crate::audit::history::{history as read_history, HistoryEntry};
+use crate::audit::history::{of_record as record_history, HistoryEntry};
 use crate::audit::EntityType;
 use crate::db::schema::{permits as p, water_users as w};
 use crate::db::DbConn;
@@ -513,15 +513,9 @@ async fn history(
     let pp: PageParams<i64> = query.page.params()?;
     // Who did each step is audit data: for those who may read the audit trail.
     let with_actors = caller.principal.has_any(AUDIT_READERS);
-    let id = id.into_inner();
-    let result = state
-        .db
-        .run(move |conn| {
-            find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            Ok(read_history(conn, EntityType::Permit, &id, "permit_", &pp, with_actors)?)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let exists = |conn: &mut DbConn, id: &str| find(conn, id).map(|r| r.is_some());
+    let page = record_history(&state.db, EntityType::Permit, id.into_inner(), "permit_", pp, with_actors, exists);
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Runs one action in a transaction with its audit event; answers the whole permit and its new ETag.

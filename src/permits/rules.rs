@@ -3,6 +3,7 @@
 use chrono::{NaiveDate, TimeDelta};
 
 use super::{PermitRow, PermitStatus};
+use crate::audit::EntityType;
 use crate::db::DbConn;
 use crate::domain::dates::{add_years, effective_date};
 use crate::error::{ApiError, ErrorCode};
@@ -120,7 +121,11 @@ pub fn apply(
     if !from.contains(&current) {
         return Err(ApiError::conflict(
             ErrorCode::InvalidTransition,
-            Msg::InvalidTransition { action: action.label(), status: current.label() },
+            Msg::InvalidTransition {
+                entity: EntityType::Permit.label(),
+                action: action.label(),
+                status: current.label(),
+            },
         ));
     }
     if action.requires_reason() && input.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {

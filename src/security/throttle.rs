@@ -88,22 +88,9 @@ pub enum Reservation {
     },
 }
 
-fn lock(conn: &mut DbConn, keys: &[&str]) -> QueryResult<()> {
-    if let DbConn::Postgres(pg) = conn {
-        let mut sorted = keys.to_vec();
-        sorted.sort_unstable();
-        for key in sorted {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind::<diesel::sql_types::Text, _>(key)
-                .execute(pg)?;
-        }
-    }
-    Ok(())
-}
-
 /// Reserves one attempt (in the caller's write transaction).
 pub fn reserve(conn: &mut DbConn, keys: &Keys, limits: &Limits, now: NaiveDateTime) -> QueryResult<Reservation> {
-    lock(conn, &[&keys.pair, &keys.subject, &keys.address])?;
+    crate::db::lock_names(conn, &[&keys.pair, &keys.subject, &keys.address])?;
     let window = TimeDelta::from_std(limits.window).unwrap_or(TimeDelta::minutes(15));
     let known = known_since(conn, &keys.pair)?.is_some_and(|at| at > now.and_utc().timestamp() - KNOWN_FOR_SECS);
     for (key, limit) in [

@@ -13,7 +13,7 @@ use crate::db::schema::{permits, water_users};
 use crate::db::DbConn;
 use crate::error::{ApiError, ErrorCode};
 use crate::messages::Msg;
-use crate::write::Record;
+use crate::write::{Entity, Record};
 
 /// A water user (取用水户): an organisation identified by its 统一社会信用代码.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize, ToSchema)]
@@ -46,16 +46,18 @@ pub struct WaterUser {
 
 crate::versioned_row!(WaterUser, water_users);
 
-impl Record for WaterUser {
+impl Entity for WaterUser {
     const ENTITY: EntityType = EntityType::WaterUser;
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateCreditCode)
+    }
+}
+
+impl Record for WaterUser {
     type View = WaterUser;
 
     fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<WaterUser> {
         Ok(self.clone())
-    }
-
-    fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateCreditCode)
     }
 }
 

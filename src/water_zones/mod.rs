@@ -19,7 +19,7 @@ use crate::domain::water::{PermitStatus, SourceType};
 use crate::error::{ApiError, ErrorCode};
 use crate::messages::Msg;
 use crate::text_enum;
-use crate::write::Record;
+use crate::write::{Entity, Record};
 
 text_enum! {
     /// `normal`, `restricted` (限采: no new groundwater permits) or `prohibited` (禁采: no permits).
@@ -87,16 +87,18 @@ impl Zone {
 
 crate::versioned_row!(ZoneRow, water_zones);
 
-impl Record for ZoneRow {
+impl Entity for ZoneRow {
     const ENTITY: EntityType = EntityType::Zone;
+    fn duplicate() -> ApiError {
+        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateZoneName)
+    }
+}
+
+impl Record for ZoneRow {
     type View = Zone;
 
     fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Zone> {
         Ok(Zone::new(self, approved_total(conn, &self.id, now.today)?))
-    }
-
-    fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::Conflict, Msg::DuplicateZoneName)
     }
 }
 

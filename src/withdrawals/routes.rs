@@ -107,9 +107,7 @@ async fn record(
     }
     // Who reported it is the caller, never what the body says; a platform's readings are marked as such.
     let p = &caller.principal;
-    let name = p.username.clone().unwrap_or_else(|| p.sub.clone());
-    let reported_by =
-        crate::domain::text::untrusted(&if p.local { name } else { format!("{name} ({})", p.issuer) }, 100);
+    let reported_by = p.signature();
     let source = if caller.principal.roles.contains(&Role::Platform) { Source::Platform } else { Source::Staff };
     if source == Source::Platform && b.method != Method::OnlineMeter {
         return Err(ApiError::conflict(ErrorCode::OnlineMeterOnly, Msg::OnlineMeterOnly));

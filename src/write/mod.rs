@@ -90,18 +90,23 @@ macro_rules! versioned_row {
     };
 }
 
-/// A stored record as the API knows it: its entity type (audit, change feed) and its view (as `GET` shows it).
-pub trait Record: Versioned + Clone {
+/// A stored record's name in the audit trail and the change feed, and how a unique-constraint refusal reads.
+pub trait Entity: Versioned + Clone {
     const ENTITY: EntityType;
-    /// The record as `GET` returns it: what the audit trail keeps before and after each change.
-    type View: Serialize;
-
-    fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Self::View>;
 
     /// The refusal when a write breaks one of the table's unique constraints.
     fn duplicate() -> ApiError {
         ApiError::conflict(ErrorCode::Conflict, Msg::Duplicate)
     }
+}
+
+/// A stored record whose view (as `GET` shows it, and as the audit trail keeps it before and after each change)
+/// needs nothing but the row, the database and the clock. A view that needs more (fees: the late-fee rate) goes
+/// through [`modify_as`] with its own view function.
+pub trait Record: Entity {
+    type View: Serialize;
+
+    fn view(&self, conn: &mut DbConn, now: &Now) -> QueryResult<Self::View>;
 }
 
 /// A changed record, with what the audit trail keeps about the step.
@@ -129,7 +134,7 @@ impl<R> Change<R> {
 
 /// A write refused by a constraint: a unique one is the record's own conflict; a foreign key means a record it
 /// refers to was removed meanwhile (checked earlier in the transaction, deleted by a concurrent one).
-fn map_unique<R: Record>(e: diesel::result::Error) -> ApiError {
+fn map_unique<R: Entity>(e: diesel::result::Error) -> ApiError {
     if is_unique_violation(&e) {
         R::duplicate()
     } else if crate::db::is_foreign_key_violation(&e) {
@@ -158,22 +163,36 @@ pub fn modify<R: Record>(
     action: &str,
     change: impl FnOnce(&mut DbConn, &R) -> Result<Change<R>, ApiError>,
 ) -> Result<(R, R::View), ApiError> {
+    let now = ctx.now;
+    modify_as(conn, ctx, id, if_match, action, |conn, row: &R| Ok(row.view(conn, &now)?), change)
+}
+
+/// [`modify`] for a record shown by `view`.
+pub fn modify_as<R: Entity, V: Serialize>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    if_match: &IfMatch,
+    action: &str,
+    view: impl Fn(&mut DbConn, &R) -> Result<V, ApiError>,
+    change: impl FnOnce(&mut DbConn, &R) -> Result<Change<R>, ApiError>,
+) -> Result<(R, V), ApiError> {
     let before = R::lock(conn, id)?.ok_or(ApiError::NotFound)?;
     if_match.check(before.version())?;
-    let before_view = before.view(conn, &ctx.now)?;
+    let before_view = view(conn, &before)?;
     let Change { row: mut after, reason, effective_date } = change(conn, &before)?;
     after.touch(ctx.now.at);
     if after.store(conn, before.version()).map_err(map_unique::<R>)? != 1 {
         return Err(ApiError::PreconditionFailed);
     }
-    let view = after.view(conn, &ctx.now)?;
+    let shown = view(conn, &after)?;
     let mut event =
-        Event::new(action).entity(R::ENTITY, id).before(&before_view).after(&view).reason(reason.as_deref());
+        Event::new(action).entity(R::ENTITY, id).before(&before_view).after(&shown).reason(reason.as_deref());
     if let Some(d) = effective_date {
         event = event.effective_date(d);
     }
     audit::record(conn, ctx, event)?;
-    Ok((after, view))
+    Ok((after, shown))
 }
 
 /// Deletes record `id` (`If-Match` checked when sent) once `check` allows it, and audits `action`.

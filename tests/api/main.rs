@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod errors;
+mod fees;
 mod instances;
 mod integrity;
 mod machinery;

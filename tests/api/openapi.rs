@@ -23,10 +23,17 @@ fn every_operation_is_documented() {
     let doc = shuiwu::startup::api_document();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let declared: Vec<&str> = doc["tags"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let what = format!("{method} {path}");
             assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{what} has a tag");
+            for tag in op["tags"].as_array().unwrap() {
+                assert!(
+                    declared.contains(&tag.as_str().unwrap()),
+                    "{what}: tag {tag} is declared (with its Chinese label)"
+                );
+            }
             let responses = op["responses"].as_object().unwrap();
             assert!(responses.keys().any(|k| k.starts_with('2')), "{what} documents success");
             assert!(responses.contains_key("500") && responses.contains_key("503"), "{what} documents server errors");

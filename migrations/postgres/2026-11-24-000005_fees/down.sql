@@ -1,0 +1,3 @@
+DROP TABLE payments;
+DROP TABLE fee_assessments;
+DROP TABLE fee_rates;

@@ -1,0 +1,210 @@
+//! 水资源费 — water-resource fees (docs/api.md, docs/domain.md): the rate table, quarterly assessments per permit,
+//! payment notices, payments, late fees, deferrals and waivers, and from `water_resource_tax_from` on, tax
+//! referrals instead of bills.
+//!
+//! - `calc`: the exact arithmetic (amounts, late fees, how payments settle), property-tested;
+//! - `rates`: the rate table; `assess`: pricing a permit's months; `run`: the quarterly run, in batches;
+//! - `rules`: the state machine of an assessment; `view`: what `GET` shows (as of a date), totals;
+//! - `notice`: the printable payment notice (缴款通知书);
+//! - HTTP: `routes` (`/fee-assessments`), `payment_routes` (`…/payments`, `/payments`), `rate_routes` (`/fee-rates`).
+
+pub mod assess;
+pub mod calc;
+pub mod notice;
+pub mod payment_routes;
+pub mod rate_routes;
+pub mod rates;
+pub mod routes;
+pub mod rules;
+pub mod run;
+pub mod view;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+
+use crate::db::schema::{fee_assessments as fa, payments as pm};
+use crate::db::DbConn;
+use crate::text_enum;
+
+text_enum! {
+    /// 核定类别 — what an assessment is.
+    pub enum Kind {
+        WaterResourceFee = ("water_resource_fee", "水资源费"),
+        OverPlanSurcharge = ("over_plan_surcharge", "超计划（定额）累进加价费"),
+        TaxReferral = ("tax_referral", "水资源税水量移交"),
+    }
+}
+
+text_enum! {
+    /// 缴费状态 — where an assessment stands.
+    pub enum Status {
+        Assessed = ("assessed", "已核定"),
+        Notified = ("notified", "已送达缴款通知"),
+        PartiallyPaid = ("partially_paid", "部分缴纳"),
+        Paid = ("paid", "已缴清"),
+        Deferred = ("deferred", "已批准缓缴"),
+        Waived = ("waived", "已批准减免"),
+        Referred = ("referred", "已移交税务机关"),
+    }
+}
+
+text_enum! {
+    /// 缴款方式 — how a payment was made.
+    pub enum PaymentMethod {
+        Cash = ("cash", "现金"),
+        BankTransfer = ("bank_transfer", "银行转账"),
+        Pos = ("pos", "POS 刷卡"),
+        Online = ("online", "网上缴费"),
+        Other = ("other", "其他"),
+    }
+}
+
+text_enum! {
+    /// 待审批申请 — a request of finance awaiting a leader's decision.
+    pub enum RequestKind {
+        Deferral = ("deferral", "缓缴申请"),
+        Waiver = ("waiver", "减免申请"),
+    }
+}
+
+/// Days from service of the notice to the due date (TL §33).
+pub const DUE_DAYS: i64 = 7;
+/// Longest deferral (TL §34).
+pub const MAX_DEFERRAL_DAYS: i64 = 90;
+
+/// The fee settings of this bureau (from the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeeConfig {
+    /// Late fee per day as a fraction of the principal outstanding (2‰ → 0.002).
+    pub daily_late_rate: Decimal,
+    /// Months from this date on are referred to the tax office instead of billed (the first of a month).
+    pub tax_from: NaiveDate,
+}
+
+impl FeeConfig {
+    /// From the configuration (checked at start-up by `Settings::validate`).
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self {
+            daily_late_rate: settings.daily_late_fee_rate().unwrap_or(Decimal::new(2, 3)),
+            tax_from: settings.water_resource_tax_from,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = fa, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct AssessmentRow {
+    pub id: String,
+    pub kind: String,
+    pub payer_id: String,
+    pub permit_id: Option<String>,
+    pub period: String,
+    /// The months covered, `YYYY-MM` joined by commas.
+    pub months: String,
+    pub volume_m3: i64,
+    pub amount_fen: i64,
+    /// JSON list of [`calc::FeeLine`].
+    pub lines: String,
+    pub status: String,
+    pub notice_no: Option<String>,
+    pub notified_on: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub request_kind: Option<String>,
+    pub request_until: Option<NaiveDate>,
+    pub request_reason: Option<String>,
+    pub request_on: Option<NaiveDate>,
+    pub deferred_until: Option<NaiveDate>,
+    pub waived_on: Option<NaiveDate>,
+    pub paid_fen: i64,
+    pub late_fee_paid_fen: i64,
+    pub last_paid_on: Option<NaiveDate>,
+    pub last_step_on: Option<NaiveDate>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+crate::versioned_row!(AssessmentRow, fa);
+
+impl crate::write::Entity for AssessmentRow {
+    const ENTITY: crate::audit::EntityType = crate::audit::EntityType::FeeAssessment;
+}
+
+impl AssessmentRow {
+    pub fn kind(&self) -> Kind {
+        Kind::parse(&self.kind).unwrap_or(Kind::WaterResourceFee)
+    }
+
+    pub fn status(&self) -> Status {
+        Status::parse(&self.status).unwrap_or(Status::Assessed)
+    }
+
+    pub fn lines(&self) -> Vec<calc::FeeLine> {
+        serde_json::from_str(&self.lines).unwrap_or_default()
+    }
+
+    pub fn month_list(&self) -> Vec<String> {
+        self.months.split(',').filter(|m| !m.is_empty()).map(str::to_string).collect()
+    }
+
+    pub fn pending(&self) -> Option<RequestKind> {
+        self.request_kind.as_deref().and_then(RequestKind::parse)
+    }
+
+    /// The last day without late fee: the due date, or an approved deferral's end if later.
+    pub fn last_free_day(&self) -> Option<NaiveDate> {
+        match (self.due_date, self.deferred_until) {
+            (Some(due), Some(until)) => Some(due.max(until)),
+            (due, _) => due,
+        }
+    }
+
+    /// What decides its late fee.
+    pub fn terms(&self, config: &FeeConfig) -> calc::Terms {
+        calc::Terms {
+            principal_fen: self.amount_fen,
+            due: self.last_free_day(),
+            daily_rate: config.daily_late_rate,
+            waived_on: self.waived_on,
+        }
+    }
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AssessmentRow>> {
+    fa::table.find(id).select(AssessmentRow::as_select()).first(conn).optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = pm, treat_none_as_default_value = false, treat_none_as_null = true)]
+pub struct PaymentRow {
+    pub id: String,
+    pub assessment_id: String,
+    pub amount_fen: i64,
+    pub principal_fen: i64,
+    pub late_fee_fen: i64,
+    pub outstanding_after_fen: i64,
+    pub paid_on: NaiveDate,
+    pub method: String,
+    pub receipt_no: String,
+    pub note: Option<String>,
+    pub recorded_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub version: i64,
+}
+
+impl PaymentRow {
+    pub fn paid(&self) -> calc::Paid {
+        calc::Paid { on: self.paid_on, principal_fen: self.principal_fen, late_fee_fen: self.late_fee_fen }
+    }
+}
+
+/// The payments of an assessment in the order they were made (by date, then as recorded).
+pub fn payments_of(conn: &mut DbConn, assessment_id: &str) -> QueryResult<Vec<PaymentRow>> {
+    pm::table
+        .filter(pm::assessment_id.eq(assessment_id))
+        .order((pm::paid_on.asc(), pm::created_at.asc(), pm::id.asc()))
+        .select(PaymentRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,234 @@
+//! The quarterly run (`POST /api/v1/fee-assessments/run`): one assessment per permit with withdrawals in the
+//! quarter — a fee bill for the months before `water_resource_tax_from`, a tax referral for the months from it on.
+//!
+//! Permits are taken in batches by id, each batch in its own transaction with the audit events of what it created
+//! or changed, so memory stays flat in the number of permits. Running a period again creates nothing new: the
+//! unique (kind, permit, period) and a lock on the period (every batch of every run takes it) keep one record per
+//! permit. An assessment not yet served is recalculated when its withdrawals or rates changed; a served one is
+//! never changed — its difference shows on the record (`reassessment`) and is counted here.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::assess::{self, Draft, Unpriced};
+use super::rates::RateTable;
+use super::view::Context;
+use super::{AssessmentRow, FeeConfig, Kind, Status};
+use crate::audit::{self, AuditCtx, EntityType, Event};
+use crate::db::schema::{fee_assessments as fa, permits as p};
+use crate::db::DbConn;
+use crate::domain::dates::Quarter;
+use crate::error::ApiError;
+use crate::write::Versioned;
+
+/// Permits per batch (and transaction).
+pub const BATCH: i64 = 1000;
+/// Unpriced permits listed in a summary (all are counted).
+const LISTED: usize = 100;
+
+/// A permit the run could not price.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnpricedPermit {
+    pub permit_id: String,
+    pub permit_no: Option<String>,
+    /// The first month without a rate (null when the amount was too large).
+    pub month: Option<String>,
+    pub source_type: String,
+    pub purpose: String,
+    pub zone_class: Option<String>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RunSummary {
+    pub period: String,
+    /// Permits with withdrawals in the period.
+    pub permits: i64,
+    /// New fee bills.
+    pub fee_assessments_created: i64,
+    /// New tax referrals.
+    pub tax_referrals_created: i64,
+    /// Assessments not yet served, recalculated because their withdrawals or rates changed.
+    pub recalculated: i64,
+    /// Existing records that already matched.
+    pub unchanged: i64,
+    /// Served (or settled) records that the current withdrawals or rates would assess differently: left as they
+    /// are, each showing its `reassessment`.
+    pub with_difference: i64,
+    /// Permits that could not be priced (no rate in force for a month): nothing was created for them.
+    pub unpriced_count: i64,
+    /// The first 100 of them.
+    pub unpriced: Vec<UnpricedPermit>,
+}
+
+/// Runs `quarter` in batches, each its own transaction. Returns what it did.
+pub fn run(conn: &mut DbConn, ctx: &AuditCtx, quarter: Quarter, config: FeeConfig) -> Result<RunSummary, ApiError> {
+    let mut summary = RunSummary { period: quarter.to_string(), ..Default::default() };
+    let mut after: Option<String> = None;
+    loop {
+        // Permits ever issued (only they have withdrawals), by id.
+        let mut q =
+            p::table.filter(p::approved_on.is_not_null()).order(p::id.asc()).limit(BATCH).select(p::id).into_boxed();
+        if let Some(a) = &after {
+            q = q.filter(p::id.gt(a.clone()));
+        }
+        let ids: Vec<String> = q.load(conn)?;
+        if ids.is_empty() {
+            return Ok(summary);
+        }
+        crate::db::write_transaction(conn, |conn| batch(conn, ctx, quarter, &ids, &config, &mut summary))?;
+        after = ids.last().cloned();
+    }
+}
+
+fn batch(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    quarter: Quarter,
+    ids: &[String],
+    config: &FeeConfig,
+    summary: &mut RunSummary,
+) -> Result<(), ApiError> {
+    let period = quarter.to_string();
+    crate::db::lock_names(conn, &[&format!("fee_run:{period}")])?;
+    let uses = assess::uses(conn, ids, &quarter.months())?;
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let mut with_uses: Vec<String> = uses.keys().cloned().collect();
+    with_uses.sort_unstable();
+    let bases = assess::bases(conn, &with_uses)?;
+    let rates = RateTable::load(conn)?;
+    let existing: Vec<AssessmentRow> = fa::table
+        .filter(fa::permit_id.eq_any(&with_uses))
+        .filter(fa::period.eq(&period))
+        .filter(fa::kind.eq_any([Kind::WaterResourceFee.as_str(), Kind::TaxReferral.as_str()]))
+        .select(AssessmentRow::as_select())
+        .load(conn)?;
+    let mut existing: HashMap<(String, String), AssessmentRow> =
+        existing.into_iter().map(|r| ((r.permit_id.clone().unwrap_or_default(), r.kind.clone()), r)).collect();
+
+    let now = ctx.now.at;
+    let mut created: Vec<AssessmentRow> = Vec::new();
+    let mut changed: Vec<(AssessmentRow, AssessmentRow)> = Vec::new();
+    for permit_id in &with_uses {
+        let Some(basis) = bases.get(permit_id) else { continue };
+        summary.permits += 1;
+        let refs: Vec<_> = uses[permit_id].iter().collect();
+        let drafts = match assess::drafts(basis, &refs, &rates, config) {
+            Ok(d) => d,
+            Err(why) => {
+                summary.unpriced_count += 1;
+                if summary.unpriced.len() < LISTED {
+                    summary.unpriced.push(UnpricedPermit {
+                        permit_id: permit_id.clone(),
+                        permit_no: basis.permit_no.clone(),
+                        month: match why {
+                            Unpriced::NoRate(m) => Some(m.to_string()),
+                            Unpriced::TooLarge => None,
+                        },
+                        source_type: basis.source_type.clone(),
+                        purpose: basis.purpose.clone(),
+                        zone_class: basis.zone_class.clone(),
+                    });
+                }
+                continue;
+            }
+        };
+        for draft in drafts {
+            match existing.remove(&(permit_id.clone(), draft.kind.as_str().to_string())) {
+                None => {
+                    match draft.kind {
+                        Kind::TaxReferral => summary.tax_referrals_created += 1,
+                        _ => summary.fee_assessments_created += 1,
+                    }
+                    created.push(new_row(basis, &period, &draft, now));
+                }
+                Some(row) if assess::same_charge(&row.lines(), &draft.lines) => summary.unchanged += 1,
+                Some(row) if row.status() == Status::Assessed => {
+                    let mut after = row.clone();
+                    after.months = draft.months_text();
+                    after.volume_m3 = draft.volume_m3;
+                    after.amount_fen = draft.amount_fen;
+                    after.lines = serde_json::to_string(&draft.lines).unwrap_or_default();
+                    after.touch(now);
+                    // Conditional on the version read: a notice served meanwhile leaves the record as served.
+                    if after.store(conn, row.version)? == 1 {
+                        summary.recalculated += 1;
+                        changed.push((row, after));
+                    } else {
+                        summary.with_difference += 1;
+                    }
+                }
+                Some(_) => summary.with_difference += 1,
+            }
+        }
+    }
+    insert_rows(conn, &created)?;
+    let all: Vec<AssessmentRow> =
+        created.iter().cloned().chain(changed.iter().flat_map(|(b, a)| [b.clone(), a.clone()])).collect();
+    let views = Context::load(conn, &all, *config, ctx.now.today, false)?;
+    let events = created
+        .iter()
+        .map(|r| Event::new("fee_assessment_created").entity(EntityType::FeeAssessment, &r.id).after(&views.view(r)))
+        .chain(changed.iter().map(|(before, after)| {
+            Event::new("fee_assessment_recalculated")
+                .entity(EntityType::FeeAssessment, &after.id)
+                .before(&views.view(before))
+                .after(&views.view(after))
+        }));
+    audit::record_many(conn, ctx, events)?;
+    Ok(())
+}
+
+fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::NaiveDateTime) -> AssessmentRow {
+    let status = if draft.kind == Kind::TaxReferral { Status::Referred } else { Status::Assessed };
+    AssessmentRow {
+        id: crate::domain::new_id(),
+        kind: draft.kind.as_str().into(),
+        payer_id: basis.holder_id.clone(),
+        permit_id: Some(basis.permit_id.clone()),
+        period: period.into(),
+        months: draft.months_text(),
+        volume_m3: draft.volume_m3,
+        amount_fen: draft.amount_fen,
+        lines: serde_json::to_string(&draft.lines).unwrap_or_default(),
+        status: status.as_str().into(),
+        notice_no: None,
+        notified_on: None,
+        due_date: None,
+        request_kind: None,
+        request_until: None,
+        request_reason: None,
+        request_on: None,
+        deferred_until: None,
+        waived_on: None,
+        paid_fen: 0,
+        late_fee_paid_fen: 0,
+        last_paid_on: None,
+        last_step_on: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Multi-row INSERTs on PostgreSQL, one by one on SQLite (in process).
+fn insert_rows(conn: &mut DbConn, rows: &[AssessmentRow]) -> QueryResult<()> {
+    match conn {
+        DbConn::Postgres(c) => {
+            for chunk in rows.chunks(audit::ROWS_PER_STATEMENT) {
+                diesel::insert_into(fa::table).values(chunk).execute(c)?;
+            }
+        }
+        DbConn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(fa::table).values(row).execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
