@@ -77,6 +77,8 @@ error_codes! {
     NoticeUnavailable = ("notice_unavailable", "No payment notice", "该记录没有缴款通知书"),
     DeferralTooLate = ("deferral_too_late", "Deferral requested too late", "缓缴申请晚于缴款期限"),
     DeferralTooLong = ("deferral_too_long", "Deferral too long", "缓缴期限超过90日"),
+    OwnRequest = ("own_request", "Own request", "不能审批本人提出的申请"),
+    ReassessmentDue = ("reassessment_due", "Reassessment due", "须先重新核定"),
     Overpayment = ("overpayment", "Overpayment", "缴款金额超过应缴金额"),
     ReceiptNoTaken = ("receipt_no_taken", "Receipt number already recorded", "收据号已登记"),
     LastAdmin = ("last_admin", "Last administrator", "不能停用或降级最后一名系统管理员"),

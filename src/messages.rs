@@ -150,6 +150,8 @@ pub enum Msg {
     RateTooHigh,
     RateOverlap { from: NaiveDate, to: Option<NaiveDate> },
     NotBeforeEffectiveFrom,
+    FirstOfMonth,
+    LastOfMonth,
     QuarterFormat,
     PeriodNotEnded(NaiveDate),
     NoticeUnavailable(Label),
@@ -160,7 +162,9 @@ pub enum Msg {
     DeferralTooLate(NaiveDate),
     AfterDueDate(NaiveDate),
     DeferralTooLong { days: i64, latest: NaiveDate },
-    PaymentWhileDeferralPending,
+    PaymentWhileRequestPending(Label),
+    OwnRequest(Label),
+    ReassessmentDue { difference: i64 },
     Overpayment { amount: i64, payable: i64, on: NaiveDate },
     AmountRange,
     ReceiptNoTaken(String),
@@ -326,6 +330,8 @@ impl Msg {
                 to.map_or("长期".to_string(), |d| d.to_string())
             ),
             NotBeforeEffectiveFrom => "不能早于起始日期（effective_from）".into(),
+            FirstOfMonth => "征收标准按月适用，须为某月 1 日".into(),
+            LastOfMonth => "征收标准按月适用，须为某月最后一日".into(),
             QuarterFormat => "须为季度，格式 YYYY-Qn，如 2022-Q1".into(),
             PeriodNotEnded(end) => format!("该季度尚未结束（{end} 结束后才能核定）"),
             NoticeUnavailable(status) => format!("该记录为“{}”，没有缴款通知书", status.zh),
@@ -336,7 +342,12 @@ impl Msg {
             DeferralTooLate(due) => format!("缓缴须在缴款期限（{due}）届满前申请"),
             AfterDueDate(due) => format!("须晚于缴款期限 {due}"),
             DeferralTooLong { days, latest } => format!("缓缴期限最长 {days} 日，最晚至 {latest}"),
-            PaymentWhileDeferralPending => "缓缴申请待审批，审批后再登记缴款".into(),
+            PaymentWhileRequestPending(kind) => format!("{}待审批，审批后再登记缴款", kind.zh),
+            OwnRequest(kind) => format!("不能审批本人提出的{}，须由其他领导决定", kind.zh),
+            ReassessmentDue { difference } => format!(
+                "取水量或征收标准已变更（按现行数据相差 {} 元），请先重新运行本季度核定再送达",
+                crate::domain::money::yuan(*difference)
+            ),
             Overpayment { amount, payable, on } => format!(
                 "缴款 {} 元超过 {on} 应缴的 {} 元（含当日滞纳金）",
                 crate::domain::money::yuan(*amount),
@@ -493,6 +504,8 @@ impl Msg {
                 to.map_or("open-ended".to_string(), |d| d.to_string())
             ),
             NotBeforeEffectiveFrom => "must not be before effective_from".into(),
+            FirstOfMonth => "rates apply by month: must be the first day of a month".into(),
+            LastOfMonth => "rates apply by month: must be the last day of a month".into(),
             QuarterFormat => "must be a quarter, YYYY-Qn (e.g. 2022-Q1)".into(),
             PeriodNotEnded(end) => format!("the quarter has not ended (it can be assessed after {end})"),
             NoticeUnavailable(status) => format!("a record that is {} has no payment notice", status.code),
@@ -503,7 +516,14 @@ impl Msg {
             DeferralTooLate(due) => format!("a deferral must be requested by the due date ({due})"),
             AfterDueDate(due) => format!("must be after the due date {due}"),
             DeferralTooLong { days, latest } => format!("a deferral runs at most {days} days, until {latest} at the latest"),
-            PaymentWhileDeferralPending => "a deferral request is pending; record payments after the decision".into(),
+            PaymentWhileRequestPending(kind) => {
+                format!("a {} request is pending; record payments after the decision", kind.code)
+            }
+            OwnRequest(kind) => format!("you asked for this {}; another leader must decide it", kind.code),
+            ReassessmentDue { difference } => format!(
+                "the withdrawals or rates changed since the assessment (difference {} yuan); run the quarter again before serving it",
+                crate::domain::money::yuan(*difference)
+            ),
             Overpayment { amount, payable, on } => format!(
                 "a payment of {} yuan exceeds the {} yuan due on {on} (late fee included)",
                 crate::domain::money::yuan(*amount),

@@ -378,22 +378,34 @@ fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
         .limit(SEQUENCE_BATCH)
         .select(AuditRow::as_select())
         .load(conn)?;
-    // One statement per batch (`UPDATE … FROM (VALUES …)` works on both backends): the values are
-    // integers and hex digests, written into the statement directly.
-    let mut values = Vec::with_capacity(events.len());
+    let mut numbered = Vec::with_capacity(events.len());
     for e in &events {
         seq += 1;
         let hash = e.compute_hash(seq, &prev);
-        values.push(format!("({}, {seq}, '{prev}', '{hash}')", e.id));
-        prev = hash;
+        numbered.push((e.id, seq, std::mem::replace(&mut prev, hash.clone()), hash));
     }
-    if !values.is_empty() {
-        diesel::sql_query(format!(
-            "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, hash = v.column4 \
-             FROM (VALUES {}) AS v WHERE audit_events.id = v.column1",
-            values.join(", ")
-        ))
-        .execute(conn)?;
+    match conn {
+        // One statement per batch: the values are integers and hex digests, written into the statement directly.
+        DbConn::Postgres(_) if !numbered.is_empty() => {
+            let values: Vec<String> =
+                numbered.iter().map(|(id, seq, prev, hash)| format!("({id}, {seq}, '{prev}', '{hash}')")).collect();
+            diesel::sql_query(format!(
+                "UPDATE audit_events SET seq = v.column2, prev_hash = v.column3, hash = v.column4 \
+                 FROM (VALUES {}) AS v WHERE audit_events.id = v.column1",
+                values.join(", ")
+            ))
+            .execute(conn)?;
+        }
+        DbConn::Postgres(_) => {}
+        // In process, one prepared UPDATE per event: SQLite plans `UPDATE … FROM (VALUES …)` of many rows as a
+        // scan of the whole trail per value (seconds per batch once the trail is large).
+        DbConn::Sqlite(_) => {
+            for (id, seq, prev, hash) in &numbered {
+                diesel::update(audit_events::table.find(id))
+                    .set((audit_events::seq.eq(seq), audit_events::prev_hash.eq(prev), audit_events::hash.eq(hash)))
+                    .execute(conn)?;
+            }
+        }
     }
     if !events.is_empty() {
         diesel::update(h::ledger_head.filter(h::id.eq(1)))

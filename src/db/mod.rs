@@ -128,12 +128,31 @@ pub fn migrations_applied(conn: &mut DbConn) -> bool {
     conn.has_pending_migration(migrations).map(|p| !p).unwrap_or(false)
 }
 
+/// How long an SQLite writer waits for the write lock (`PRAGMA busy_timeout`, and the queue below).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQLite has one writer at a time. The writers of this process queue for it here, in order of arrival, before
+/// `BEGIN IMMEDIATE`: SQLite's own busy handler only polls, so a writer that commits and begins again at once (the
+/// audit sequencer numbering a large backlog, the batches of a quarterly run) could keep another waiting past the
+/// busy timeout. Other processes on the same file (the CLI) still meet SQLite's busy handler.
+static SQLITE_WRITERS: parking_lot::FairMutex<()> = parking_lot::const_fair_mutex(());
+
 /// Runs `f` inside a write transaction: `BEGIN IMMEDIATE` on SQLite (so concurrent writers queue on
 /// `busy_timeout` instead of failing on lock upgrade), a plain `BEGIN` on PostgreSQL.
 pub fn write_transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
+    // SQLite: this process's writers take turns here, first come first served, before asking SQLite.
+    let _turn = match conn {
+        DbConn::Sqlite(_) => Some(SQLITE_WRITERS.try_lock_for(SQLITE_BUSY_TIMEOUT).ok_or_else(|| {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new("database is locked (waited for this process's other writers)".to_string()),
+            )
+        })?),
+        DbConn::Postgres(_) => None,
+    };
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,

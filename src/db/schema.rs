@@ -254,6 +254,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        zone_class -> Nullable<Text>,
+        late_fee_rate -> Nullable<Text>,
+        request_by -> Nullable<Text>,
     }
 }
 

@@ -51,16 +51,21 @@ pub enum Unpriced {
     TooLarge,
 }
 
+/// What the current withdrawals and rates make of a permit's period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drafts {
+    /// A fee bill and/or a tax referral.
+    pub drafts: Vec<Draft>,
+    /// Why the fee bill could not be priced (the referral, which needs no rate, is drafted all the same).
+    pub unpriced: Option<Unpriced>,
+}
+
 /// The drafts for `basis` from its current withdrawals `uses` (months of one period, any order): a fee bill for
 /// the months before the tax date, a tax referral for the months from it on — one of each at most.
-pub fn drafts(
-    basis: &Basis,
-    uses: &[&WithdrawalRow],
-    rates: &RateTable,
-    config: &FeeConfig,
-) -> Result<Vec<Draft>, Unpriced> {
+pub fn drafts(basis: &Basis, uses: &[&WithdrawalRow], rates: &RateTable, config: &FeeConfig) -> Drafts {
     let mut billed = Vec::new();
     let mut referred = Vec::new();
+    let mut unpriced = None;
     let mut sorted: Vec<(Month, &WithdrawalRow)> =
         uses.iter().filter_map(|w| Month::parse(&w.period).map(|m| (m, *w))).collect();
     sorted.sort_by_key(|(m, _)| *m);
@@ -69,13 +74,20 @@ pub fn drafts(
         if month.first_day() >= config.tax_from {
             referred.push((month, calc::priced(month.to_string(), w.volume_m3, w.id.clone(), method, None)));
         } else {
-            let rate = rates
-                .find(&basis.source_type, &basis.purpose, basis.zone_class.as_deref(), month)
-                .ok_or(Unpriced::NoRate(month))?;
-            billed.push((month, calc::priced(month.to_string(), w.volume_m3, w.id.clone(), method, Some(rate))));
+            match rates.find(&basis.source_type, &basis.purpose, basis.zone_class.as_deref(), month) {
+                Some(rate) => {
+                    billed.push((month, calc::priced(month.to_string(), w.volume_m3, w.id.clone(), method, Some(rate))))
+                }
+                None => {
+                    unpriced.get_or_insert(Unpriced::NoRate(month));
+                }
+            }
         }
     }
-    let mut out = Vec::new();
+    if unpriced.is_some() {
+        billed.clear();
+    }
+    let mut out = Drafts { drafts: Vec::new(), unpriced };
     for (kind, items) in [(Kind::WaterResourceFee, billed), (Kind::TaxReferral, referred)] {
         if items.is_empty() {
             continue;
@@ -83,11 +95,29 @@ pub fn drafts(
         let (months, lines): (Vec<Month>, Vec<FeeLine>) = items.into_iter().unzip();
         let amount_fen = match kind {
             Kind::TaxReferral => 0,
-            _ => calc::amount_fen(&lines).ok_or(Unpriced::TooLarge)?,
+            _ => match calc::amount_fen(&lines) {
+                Some(fen) => fen,
+                None => {
+                    out.unpriced = Some(Unpriced::TooLarge);
+                    continue;
+                }
+            },
         };
-        out.push(Draft { kind, months, volume_m3: calc::volume_m3(&lines), amount_fen, lines });
+        out.drafts.push(Draft { kind, months, volume_m3: calc::volume_m3(&lines), amount_fen, lines });
     }
-    Ok(out)
+    out
+}
+
+impl Basis {
+    /// The basis with the zone class an existing assessment was priced at (a zone reclassified since does not
+    /// reprice the past); unchanged when there is none or it recorded none.
+    pub fn at_class(&self, recorded: Option<&str>) -> Basis {
+        let mut b = self.clone();
+        if let Some(class) = recorded {
+            b.zone_class = Some(class.to_string());
+        }
+        b
+    }
 }
 
 /// True when two sets of lines charge the same: same months, volumes and rates (the withdrawal's id may differ
@@ -193,7 +223,8 @@ mod tests {
             FeeConfig { daily_late_rate: rust_decimal::Decimal::new(2, 3), tax_from: "2024-12-01".parse().unwrap() };
         let ws = [withdrawal("2024-12", 300), withdrawal("2024-10", 100), withdrawal("2024-11", 200)];
         let refs: Vec<&WithdrawalRow> = ws.iter().collect();
-        let d = drafts(&basis, &refs, &rates, &config).unwrap();
+        let Drafts { drafts: d, unpriced } = drafts(&basis, &refs, &rates, &config);
+        assert_eq!(unpriced, None);
         assert_eq!(d.len(), 2);
         assert_eq!(
             (d[0].kind, d[0].months_text(), d[0].volume_m3, d[0].amount_fen),
@@ -205,8 +236,10 @@ mod tests {
         );
         assert_eq!(d[1].lines[0].rate_yuan_per_m3, None);
         assert_eq!(d[0].lines[1].rate_yuan_per_m3, Some(Rate::parse("1.5").unwrap()));
-        // Without a rate for October, nothing is priced.
+        // Without a rate for October, the bill is not priced; the referral is drafted all the same.
         let late = RateTable::from_rows(vec![rate_row("1.5", "2024-11-01")]);
-        assert_eq!(drafts(&basis, &refs, &late, &config), Err(Unpriced::NoRate(Month::parse("2024-10").unwrap())));
+        let without = drafts(&basis, &refs, &late, &config);
+        assert_eq!(without.unpriced, Some(Unpriced::NoRate(Month::parse("2024-10").unwrap())));
+        assert_eq!(without.drafts, vec![d[1].clone()]);
     }
 }

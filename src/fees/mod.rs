@@ -123,6 +123,12 @@ pub struct AssessmentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    /// The zone class the months were priced at (kept: a zone reclassified later does not reprice the past).
+    pub zone_class: Option<String>,
+    /// The daily late-fee rate stated on the notice (exact decimal, e.g. `0.002`), fixed when it is served.
+    pub late_fee_rate: Option<String>,
+    /// Who asked for the pending request (the signature of the caller).
+    pub request_by: Option<String>,
 }
 
 crate::versioned_row!(AssessmentRow, fa);
@@ -160,12 +166,17 @@ impl AssessmentRow {
         }
     }
 
+    /// The daily late-fee rate: the one stated on its notice; the configured one before service.
+    pub fn daily_late_rate(&self, config: &FeeConfig) -> Decimal {
+        self.late_fee_rate.as_deref().and_then(|r| r.parse().ok()).unwrap_or(config.daily_late_rate)
+    }
+
     /// What decides its late fee.
     pub fn terms(&self, config: &FeeConfig) -> calc::Terms {
         calc::Terms {
             principal_fen: self.amount_fen,
             due: self.last_free_day(),
-            daily_rate: config.daily_late_rate,
+            daily_rate: self.daily_late_rate(config),
             waived_on: self.waived_on,
         }
     }

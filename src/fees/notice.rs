@@ -182,11 +182,11 @@ pub fn render(conn: &mut DbConn, row: &AssessmentRow, settings: &Settings) -> Ap
         amount_capitals: capitals(row.amount_fen),
         served_on: row.notified_on.map_or(BLANK_DATE.to_string(), date_zh),
         due: match row.due_date {
-            Some(d) => format!("{} 前（自送达之日起 {} 日内）", date_zh(d), super::DUE_DAYS),
+            Some(d) => format!("{}（含当日；自送达之日起 {} 日内）", date_zh(d), super::DUE_DAYS),
             None => format!("自送达之日起 {} 日内", super::DUE_DAYS),
         },
         deferred: row.deferred_until.map(date_zh),
-        late_rate: late_rate_zh(config.daily_late_rate),
+        late_rate: late_rate_zh(row.daily_late_rate(&config)),
         issued_on: row.notified_on.map_or(BLANK_DATE.to_string(), date_zh),
     }
     .render()

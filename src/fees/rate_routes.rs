@@ -82,11 +82,22 @@ pub struct RateFilter {
     pub in_force_on: Option<Date>,
 }
 
+/// A rate is applied to whole months (the one in force on a month's first day prices the month), so it starts on a
+/// first and ends on a last day of a month.
 fn check_range(from: chrono::NaiveDate, to: Option<chrono::NaiveDate>) -> ApiResult<()> {
-    if to.is_some_and(|to| to < from) {
-        return Err(ApiError::invalid("effective_to", Msg::NotBeforeEffectiveFrom));
+    use chrono::Datelike;
+    let mut c = Checks::new();
+    if from.day() != 1 {
+        c.fail("effective_from", Msg::FirstOfMonth);
     }
-    Ok(())
+    if let Some(to) = to {
+        if to.succ_opt().is_some_and(|next| next.day() != 1) {
+            c.fail("effective_to", Msg::LastOfMonth);
+        } else if to < from {
+            c.fail("effective_to", Msg::NotBeforeEffectiveFrom);
+        }
+    }
+    c.finish()
 }
 
 /// 水资源费征收标准 — The rate table, by key and start.

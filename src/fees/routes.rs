@@ -70,6 +70,9 @@ pub struct AssessmentFilter {
     pub period: Option<String>,
     pub payer_id: Option<String>,
     pub permit_id: Option<String>,
+    /// The planned-water user of over-plan surcharges. Surcharges come with planned use (not built yet): until
+    /// then this filter matches nothing.
+    pub planned_user_id: Option<String>,
     pub kind: Option<Kind>,
     pub status: Option<Status>,
     /// Only those overdue (true) or not overdue (false) as of `as_of`.
@@ -158,6 +161,10 @@ fn filtered_query<'a>(f: &'a AssessmentFilter, as_of: NaiveDate) -> impl Fn() ->
         }
         if let Some(v) = &f.permit_id {
             q = q.filter(fa::permit_id.eq(v.clone()));
+        }
+        if f.planned_user_id.is_some() {
+            // No assessment has a planned-water user yet (see the parameter).
+            q = q.filter(fa::id.is_null());
         }
         if let Some(v) = f.kind {
             q = q.filter(fa::kind.eq(v.as_str()));
@@ -349,8 +356,11 @@ async fn act(
         .write(move |conn| {
             let today = ctx.now.today;
             let show = |conn: &mut DbConn, r: &AssessmentRow| view_of(conn, r, config, today);
-            let (row, view) = write::modify_as(conn, &ctx, &id, &if_match, &name, show, |conn, before| {
-                let after = rules::apply(before, action, &input, today, |date| notice_no(conn, date))?;
+            let (row, view) = write::modify_as(conn, &ctx, &id, &if_match, &name, show, |conn, before, shown| {
+                let mut input = input;
+                // Served only as the current withdrawals and rates assess it.
+                input.reassessed_fen = shown.reassessment.as_ref().map(|r| r.amount_fen);
+                let after = rules::apply(before, action, &input, &config, today, |date| notice_no(conn, date))?;
                 let date = after.last_step_on;
                 Ok(Change::new(after).reason(input.reason.as_deref()).effective_date(date))
             })?;
@@ -366,19 +376,24 @@ fn notice_no(conn: &mut DbConn, served: NaiveDate) -> ApiResult<String> {
     Ok(format!("{}-{serial:05}", served.year()))
 }
 
-fn simple(body: ActionBody) -> ActionInput {
-    ActionInput { reason: body.reason, effective_date: plain(body.effective_date), until: None }
+fn simple(body: ActionBody, caller: &Caller) -> ActionInput {
+    ActionInput {
+        reason: body.reason,
+        effective_date: plain(body.effective_date),
+        until: None,
+        by: caller.principal.signature(),
+        reassessed_fen: None,
+    }
 }
 
 macro_rules! simple_action {
-    ($fn:ident, $path:literal, $policy:ty, $action:expr, $roles:literal, $doc:literal) => {
+    ($fn:ident, $path:literal, $policy:ty, $action:expr, $roles:literal, $conflicts:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(tag = "fee-assessments", params(("id" = String, Path), ("If-Match" = String, Header, description = "The assessment's ETag")),
             request_body(content = Option<ActionBody>, description = "Optional where no reason is required"),
             security(("bearer" = [$roles])),
             responses((status = 200, description = "The assessment after the action", body = FeeAssessment, headers(("ETag" = String))),
-                (status = 409, description = "Not allowed in the assessment's status or without the request it decides (`invalid_transition`), or a date out of order (`effective_date_out_of_order`)",
-                    body = crate::error::Problem, content_type = "application/problem+json")))]
+                (status = 409, description = $conflicts, body = crate::error::Problem, content_type = "application/problem+json")))]
         #[post($path)]
         async fn $fn(
             state: web::Data<AppState>,
@@ -387,7 +402,8 @@ macro_rules! simple_action {
             if_match: IfMatch,
             body: OptionalJson<ActionBody>,
         ) -> ApiResult<HttpResponse> {
-            act(state, &caller, id.into_inner(), if_match, $action, simple(body.0)).await
+            let input = simple(body.0, &caller);
+            act(state, &caller, id.into_inner(), if_match, $action, input).await
         }
     };
 }
@@ -398,6 +414,7 @@ simple_action!(
     FeesManage,
     Action::Notify,
     "finance",
+    "`invalid_transition` (not `assessed`), `effective_date_out_of_order` (before the period ends or the last step), `reassessment_due` (the withdrawals or rates changed since: run the quarter again first)",
     "送达缴款通知 — Record that the payment notice was served (`effective_date`: the day of service, after the period): \
      `assessed` → `notified`, due 7 days later (TL §33); the notice gets its number."
 );
@@ -407,6 +424,7 @@ simple_action!(
     FeesManage,
     Action::Waive,
     "finance",
+    "`invalid_transition` (settled, waived, a tax referral, or a request pending) or `effective_date_out_of_order`",
     "申请减免 — Request a waiver of what is outstanding (reason required), for a leader to decide."
 );
 simple_action!(
@@ -415,6 +433,7 @@ simple_action!(
     FeesDecide,
     Action::ApproveDeferral,
     "leader",
+    "`invalid_transition` (no such request pending), `own_request` (the leader asked for it) or `effective_date_out_of_order`",
     "批准缓缴 — Approve the pending deferral: no late fee through its `until` (TL §34)."
 );
 simple_action!(
@@ -423,6 +442,7 @@ simple_action!(
     FeesDecide,
     Action::RejectDeferral,
     "leader",
+    "`invalid_transition` (no such request pending), `own_request` (the leader asked for it) or `effective_date_out_of_order`",
     "驳回缓缴申请 — Reject the pending deferral (reason required)."
 );
 simple_action!(
@@ -431,6 +451,7 @@ simple_action!(
     FeesDecide,
     Action::ApproveWaiver,
     "leader",
+    "`invalid_transition` (no such request pending), `own_request` (the leader asked for it) or `effective_date_out_of_order`",
     "批准减免 — Approve the pending waiver: what is outstanding is forgiven, no late fee accrues after it → `waived`."
 );
 simple_action!(
@@ -439,6 +460,7 @@ simple_action!(
     FeesDecide,
     Action::RejectWaiver,
     "leader",
+    "`invalid_transition` (no such request pending), `own_request` (the leader asked for it) or `effective_date_out_of_order`",
     "驳回减免申请 — Reject the pending waiver (reason required)."
 );
 
@@ -458,7 +480,12 @@ async fn defer(
     body: ApiJson<DeferBody>,
 ) -> ApiResult<HttpResponse> {
     let b = body.0;
-    let input =
-        ActionInput { reason: Some(b.reason), effective_date: plain(b.effective_date), until: Some(b.until.get()) };
+    let input = ActionInput {
+        reason: Some(b.reason),
+        effective_date: plain(b.effective_date),
+        until: Some(b.until.get()),
+        by: caller.principal.signature(),
+        reassessed_fen: None,
+    };
     act(state, &caller, id.into_inner(), if_match, Action::Defer, input).await
 }

@@ -7,9 +7,11 @@
 //!     waive (finance) ── approve-waiver (leader) ──▶ waived          tax referrals: referred, no actions
 //! ```
 //!
-//! A deferral or waiver is a request (finance) and a decision (leader: approve or reject); one request is pending at
-//! a time. A deferral is asked for by the due date, runs at most 90 days from the request and at most once; no
-//! payment is recorded while one is pending (its decision changes the late fee of the days it covers).
+//! A deferral or waiver is a request (finance) and a decision (leader: approve or reject, never by the one who
+//! asked); one request is pending at a time. A deferral is asked for by the due date, runs at most 90 days from the
+//! request and at most once; no payment is recorded while a request is pending (its decision changes what is due).
+//! A notice is served only while the assessment matches the current withdrawals and rates (re-run the quarter
+//! first), and it fixes the daily late-fee rate of the configuration on the record.
 
 use chrono::{NaiveDate, TimeDelta};
 
@@ -69,6 +71,10 @@ pub struct ActionInput {
     pub effective_date: Option<NaiveDate>,
     /// `defer`: the last day without late fee.
     pub until: Option<NaiveDate>,
+    /// Who acts (the caller's signature): recorded on a request, compared on its decision.
+    pub by: String,
+    /// For `notify`: what the current withdrawals and rates would assess instead, when they differ (fen).
+    pub reassessed_fen: Option<i64>,
 }
 
 fn refuse(action: Label, status: Status) -> ApiError {
@@ -88,6 +94,7 @@ pub fn apply(
     before: &AssessmentRow,
     action: Action,
     input: &ActionInput,
+    config: &FeeConfig,
     today: NaiveDate,
     notice_no: impl FnOnce(NaiveDate) -> Result<String, ApiError>,
 ) -> Result<AssessmentRow, ApiError> {
@@ -101,6 +108,9 @@ pub fn apply(
         }
         (None, Some(pending)) => {
             return Err(out_of_order(Msg::RequestPending(pending.label())));
+        }
+        (Some(needed), _) if before.request_by.as_deref() == Some(input.by.as_str()) => {
+            return Err(ApiError::conflict(ErrorCode::OwnRequest, Msg::OwnRequest(needed.label())));
         }
         _ => {}
     }
@@ -121,7 +131,14 @@ pub fn apply(
                     ));
                 }
             }
+            if let Some(fen) = input.reassessed_fen {
+                return Err(ApiError::conflict(
+                    ErrorCode::ReassessmentDue,
+                    Msg::ReassessmentDue { difference: fen - before.amount_fen },
+                ));
+            }
             row.notified_on = Some(date);
+            row.late_fee_rate = Some(config.daily_late_rate.normalize().to_string());
             row.due_date = Some(date + TimeDelta::days(DUE_DAYS));
             row.notice_no = Some(notice_no(date)?);
             // Nothing to pay (a quarter of zero volumes): settled on service.
@@ -177,6 +194,7 @@ fn set_request(
     row.request_until = until;
     row.request_reason = input.reason.as_deref().map(str::trim).map(str::to_string);
     row.request_on = Some(on);
+    row.request_by = Some(input.by.clone());
 }
 
 fn clear_request(row: &mut AssessmentRow) {
@@ -184,6 +202,7 @@ fn clear_request(row: &mut AssessmentRow) {
     row.request_until = None;
     row.request_reason = None;
     row.request_on = None;
+    row.request_by = None;
 }
 
 /// A payment of `amount_fen` on `paid_on` against `before` (locked), given the payments made so far (in order):
@@ -203,12 +222,14 @@ pub fn pay(
         let label = Label { code: "record-payment", zh: "登记缴款" };
         return Err(refuse(label, status));
     }
-    if before.pending() == Some(RequestKind::Deferral) {
-        return Err(out_of_order(Msg::PaymentWhileDeferralPending));
+    if let Some(pending) = before.pending() {
+        return Err(out_of_order(Msg::PaymentWhileRequestPending(pending.label())));
     }
     if paid_on > today {
         return Err(ApiError::invalid("paid_on", Msg::InFuture));
     }
+    // Not before service or the last payment (settling depends on the payments before). A payment received while a
+    // request was pending is recorded after the decision with the day it was made, so a decision's date does not bound it.
     let earliest = before.last_paid_on.into_iter().chain(before.notified_on).max();
     if let Some(earliest) = earliest.filter(|e| paid_on < *e) {
         return Err(ApiError::conflict(

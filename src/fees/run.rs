@@ -118,9 +118,15 @@ fn batch(
         let Some(basis) = bases.get(permit_id) else { continue };
         summary.permits += 1;
         let refs: Vec<_> = uses[permit_id].iter().collect();
-        let drafts = match assess::drafts(basis, &refs, &rates, config) {
-            Ok(d) => d,
-            Err(why) => {
+        // Priced at the zone class of an existing record of the period, if any (see `Basis::at_class`).
+        let recorded = [Kind::WaterResourceFee, Kind::TaxReferral]
+            .iter()
+            .find_map(|k| existing.get(&(permit_id.clone(), k.as_str().to_string())))
+            .and_then(|r| r.zone_class.as_deref());
+        let basis = &basis.at_class(recorded);
+        let assess::Drafts { drafts, unpriced } = assess::drafts(basis, &refs, &rates, config);
+        if let Some(why) = unpriced {
+            {
                 summary.unpriced_count += 1;
                 if summary.unpriced.len() < LISTED {
                     summary.unpriced.push(UnpricedPermit {
@@ -135,9 +141,8 @@ fn batch(
                         zone_class: basis.zone_class.clone(),
                     });
                 }
-                continue;
             }
-        };
+        }
         for draft in drafts {
             match existing.remove(&(permit_id.clone(), draft.kind.as_str().to_string())) {
                 None => {
@@ -213,6 +218,9 @@ fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::Naiv
         created_at: now,
         updated_at: now,
         version: 1,
+        zone_class: basis.zone_class.clone(),
+        late_fee_rate: None,
+        request_by: None,
     }
 }
 

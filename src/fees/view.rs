@@ -137,14 +137,15 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds one assessment. Each amount is at most 10¹² fen, so the sums fit easily; they saturate rather than wrap.
     fn add(&mut self, row: &AssessmentRow, s: &calc::Standing) {
         self.count += 1;
-        self.assessed_fen += row.amount_fen;
-        self.paid_fen += s.paid_fen;
-        self.outstanding_fen += s.outstanding_fen;
-        self.late_fee_fen += s.late_fee_fen;
-        self.late_fee_paid_fen += s.late_fee_paid_fen;
-        self.waived_fen += s.waived_fen;
+        self.assessed_fen = self.assessed_fen.saturating_add(row.amount_fen);
+        self.paid_fen = self.paid_fen.saturating_add(s.paid_fen);
+        self.outstanding_fen = self.outstanding_fen.saturating_add(s.outstanding_fen);
+        self.late_fee_fen = self.late_fee_fen.saturating_add(s.late_fee_fen);
+        self.late_fee_paid_fen = self.late_fee_paid_fen.saturating_add(s.late_fee_paid_fen);
+        self.waived_fen = self.waived_fen.saturating_add(s.waived_fen);
     }
 }
 
@@ -241,12 +242,14 @@ impl Context {
                 let of_period: Vec<String> =
                     dedup(rows.iter().filter(|r| r.period == period).filter_map(|r| r.permit_id.clone()).collect());
                 let uses = assess::uses(conn, &of_period, &q.months())?;
-                for permit_id in of_period {
-                    let (Some(basis), Some(ws)) = (bases.get(&permit_id), uses.get(&permit_id)) else { continue };
+                for row in rows.iter().filter(|r| r.period == period) {
+                    let Some(permit_id) = &row.permit_id else { continue };
+                    let (Some(basis), Some(ws)) = (bases.get(permit_id), uses.get(permit_id)) else { continue };
                     let refs: Vec<_> = ws.iter().collect();
-                    if let Ok(drafts) = assess::drafts(basis, &refs, &rates, &config) {
-                        redrafts.insert(format!("{permit_id}/{period}"), drafts);
-                    }
+                    // At the class the record was priced at; a month that cannot be priced now shows no difference.
+                    let basis = basis.at_class(row.zone_class.as_deref());
+                    let drafts = assess::drafts(&basis, &refs, &rates, &config).drafts;
+                    redrafts.insert(row.id.clone(), drafts);
                 }
             }
         }
@@ -263,10 +266,9 @@ impl Context {
         let (payer_name, payer_credit_code) = self.payers.get(&row.payer_id).cloned().unwrap_or_default();
         let lines = row.lines();
         let kind = row.kind();
-        let reassessment = row
-            .permit_id
-            .as_ref()
-            .and_then(|p| self.redrafts.get(&format!("{p}/{}", row.period)))
+        let reassessment = self
+            .redrafts
+            .get(&row.id)
             .and_then(|drafts| drafts.iter().find(|d| d.kind == kind))
             .filter(|d| !assess::same_charge(&lines, &d.lines))
             .map(|d| Reassessment {

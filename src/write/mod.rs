@@ -164,10 +164,18 @@ pub fn modify<R: Record>(
     change: impl FnOnce(&mut DbConn, &R) -> Result<Change<R>, ApiError>,
 ) -> Result<(R, R::View), ApiError> {
     let now = ctx.now;
-    modify_as(conn, ctx, id, if_match, action, |conn, row: &R| Ok(row.view(conn, &now)?), change)
+    modify_as(
+        conn,
+        ctx,
+        id,
+        if_match,
+        action,
+        |conn, row: &R| Ok(row.view(conn, &now)?),
+        |conn, row, _| change(conn, row),
+    )
 }
 
-/// [`modify`] for a record shown by `view`.
+/// [`modify`] for a record shown by `view`; `change` also gets the record's view before the change.
 pub fn modify_as<R: Entity, V: Serialize>(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -175,12 +183,12 @@ pub fn modify_as<R: Entity, V: Serialize>(
     if_match: &IfMatch,
     action: &str,
     view: impl Fn(&mut DbConn, &R) -> Result<V, ApiError>,
-    change: impl FnOnce(&mut DbConn, &R) -> Result<Change<R>, ApiError>,
+    change: impl FnOnce(&mut DbConn, &R, &V) -> Result<Change<R>, ApiError>,
 ) -> Result<(R, V), ApiError> {
     let before = R::lock(conn, id)?.ok_or(ApiError::NotFound)?;
     if_match.check(before.version())?;
     let before_view = view(conn, &before)?;
-    let Change { row: mut after, reason, effective_date } = change(conn, &before)?;
+    let Change { row: mut after, reason, effective_date } = change(conn, &before, &before_view)?;
     after.touch(ctx.now.at);
     if after.store(conn, before.version()).map_err(map_unique::<R>)? != 1 {
         return Err(ApiError::PreconditionFailed);

@@ -19,6 +19,8 @@ on_both_databases!(
     the_payment_notice_prints_in_chinese,
     racing_payments_never_overpay_and_retries_pay_once,
     runs_fired_together_assess_once,
+    pending_requests_hold_payments_and_nobody_decides_their_own,
+    rates_racing_for_one_key_never_overlap,
 );
 
 pub struct Fees {
@@ -128,9 +130,17 @@ async fn the_rate_table_refuses_overlaps(app: TestApp) {
     assert_eq!(first.status, 201, "{}", first.text);
     assert_eq!(first.body["rate_yuan_per_m3"], "1.2000");
     // Overlapping the same key: refused, nothing stored.
-    add_rate(&app, &f, rate("groundwater_deep", "industrial", None, "1.5", "2022-12-31", None))
+    add_rate(&app, &f, rate("groundwater_deep", "industrial", None, "1.5", "2022-12-01", None))
         .await
         .assert_problem(409, "rate_overlap");
+    // Rates price whole months: a first day to a last day.
+    for (from, to, field) in
+        [("2023-01-15", None, "effective_from"), ("2023-01-01", Some("2023-06-15"), "effective_to")]
+    {
+        let r = add_rate(&app, &f, rate("groundwater_deep", "industrial", None, "1.5", from, to)).await;
+        r.assert_problem(400, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], field, "{}", r.text);
+    }
     // The next day, another class, another purpose: fine.
     for body in [
         rate("groundwater_deep", "industrial", None, "1.5", "2023-01-01", None),
@@ -284,6 +294,20 @@ async fn the_run_prices_months_once_and_never_duplicates(app: TestApp) {
     );
     let third = run(&app, &f, "2022-Q1").await;
     assert_eq!((third["fee_assessments_created"].as_i64(), third["unpriced_count"].as_i64()), (Some(1), Some(0)));
+    // The zone reclassified later does not reprice the quarter: the class it was assessed at is kept.
+    let z = app.get(&format!("/api/v1/water-zones/{zone}")).bearer(&f.admin).send().await;
+    let reclassified = app
+        .patch(&format!("/api/v1/water-zones/{zone}"))
+        .bearer(&f.admin)
+        .header("if-match", &z.etag())
+        .json(&json!({"zone_class": "normal"}))
+        .send()
+        .await;
+    assert_eq!(reclassified.status, 200, "{}", reclassified.text);
+    let kept = &assessments_of(&app, &f, &zoned, "").await["items"][0];
+    assert_eq!((kept["amount_fen"].as_i64(), &kept["reassessment"]), (Some(500_000), &Value::Null), "{kept}");
+    let fourth = run(&app, &f, "2022-Q1").await;
+    assert_eq!((fourth["unchanged"].as_i64(), fourth["recalculated"].as_i64()), (Some(4), Some(0)), "{fourth}");
 
     // Filters and totals: the quarter's assessed total in one request.
     let q1 =
@@ -361,6 +385,11 @@ async fn corrections_recalculate_until_served_then_show_as_differences(app: Test
     assert_eq!(shown.body["amount_fen"], 3_600_000);
     assert_eq!(shown.body["reassessment"]["amount_fen"], 3_750_000, "{}", shown.text);
     assert_eq!(shown.body["reassessment"]["difference_fen"], 150_000);
+    // Not served with figures the withdrawals no longer support: run the quarter again first.
+    let stale = fee_act(&app, &f.finance, &id, "notify", json!({"effective_date": "2022-04-06"})).await;
+    stale.assert_problem(409, "reassessment_due");
+    assert!(stale.body["detail"].as_str().unwrap().contains("1,500.00"), "{}", stale.text);
+    assert_eq!(version_of(&app, "fee_assessments", &id), 1);
     let again = run(&app, &f, "2022-Q1").await;
     assert_eq!(again["recalculated"], 1, "{again}");
     let recalculated = app.get(&path).bearer(&f.finance).send().await;
@@ -372,12 +401,21 @@ async fn corrections_recalculate_until_served_then_show_as_differences(app: Test
     assert_eq!(recalculated.etag(), "\"2\"");
     assert_eq!(app.count(&format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'fee_assessment_recalculated' AND entity_id = '{id}'")), 1);
 
+    // Not served before the quarter is over.
+    fee_act(&app, &f.finance, &id, "notify", json!({"effective_date": "2022-03-31"}))
+        .await
+        .assert_problem(409, "effective_date_out_of_order");
     // Served: a later correction never changes the notice; it shows as a difference, and runs count it.
     let served = fee_act(&app, &f.finance, &id, "notify", json!({"effective_date": "2022-04-06"})).await;
     assert_eq!(served.status, 200, "{}", served.text);
     assert_eq!(
         (served.body["notice_no"].as_str(), served.body["status"].as_str()),
         (Some("2022-00001"), Some("notified"))
+    );
+    // The notice fixes the late-fee rate it states.
+    assert_eq!(
+        app.text(&format!("SELECT late_fee_rate AS t FROM fee_assessments WHERE id = '{id}'")),
+        Some("0.002".into())
     );
     report(&app, &f, &permit, "2022-03", 10_000).await;
     let after = run(&app, &f, "2022-Q1").await;
@@ -621,11 +659,26 @@ async fn the_tax_cut_over_splits_a_straddling_quarter(app: TestApp) {
     for (m, v) in [("2024-10", 100), ("2024-11", 200), ("2024-12", 300), ("2025-01", 400)] {
         report(&app, &f, &permit, m, v).await;
     }
+    // A permit without a rate: its bill waits for one, its December goes to the tax office all the same.
+    let unpriced = old_permit(&app, &f, None, "service").await;
+    for m in ["2024-11", "2024-12"] {
+        report(&app, &f, &unpriced, m, 50).await;
+    }
     let summary = run(&app, &f, "2024-Q4").await;
     assert_eq!(
-        (summary["fee_assessments_created"].as_i64(), summary["tax_referrals_created"].as_i64()),
-        (Some(1), Some(1)),
+        (
+            summary["fee_assessments_created"].as_i64(),
+            summary["tax_referrals_created"].as_i64(),
+            summary["unpriced_count"].as_i64()
+        ),
+        (Some(1), Some(2), Some(1)),
         "{summary}"
+    );
+    let waiting = assessments_of(&app, &f, &unpriced, "").await;
+    assert_eq!(waiting["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (waiting["items"][0]["kind"].as_str(), waiting["items"][0]["volume_m3"].as_i64()),
+        (Some("tax_referral"), Some(50))
     );
     let items = assessments_of(&app, &f, &permit, "&period=2024-Q4").await["items"].as_array().unwrap().clone();
     let fee = items.iter().find(|a| a["kind"] == "water_resource_fee").unwrap();
@@ -654,7 +707,7 @@ async fn the_tax_cut_over_splits_a_straddling_quarter(app: TestApp) {
     assert_eq!((q1["fee_assessments_created"].as_i64(), q1["tax_referrals_created"].as_i64()), (Some(0), Some(1)));
     let referred =
         app.get("/api/v1/fee-assessments?kind=tax_referral&include_total=true").bearer(&f.finance).send().await;
-    assert_eq!(referred.body["total"], 2);
+    assert_eq!(referred.body["total"], 3);
     assert_eq!(referred.body["totals"]["assessed_fen"], 0);
 }
 
@@ -754,4 +807,80 @@ async fn runs_fired_together_assess_once(app: TestApp) {
     assert_eq!(created, 4, "each permit assessed by exactly one run");
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_assessments WHERE period = '2023-Q1'"), 4);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'fee_assessment_created'"), 4);
+}
+
+async fn pending_requests_hold_payments_and_nobody_decides_their_own(app: TestApp) {
+    let f = fees_staff(&app).await;
+    let (id, _) = served_36000(&app, &f).await;
+    // A head of finance who is also a leader: may ask, may not decide what they asked.
+    let head = app.token_for("head", &[Role::Finance, Role::Leader]);
+    let asked =
+        fee_act(&app, &head, &id, "waive", json!({"reason": "企业受灾停产", "effective_date": "2022-04-08"})).await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert_eq!(
+        app.text(&format!("SELECT request_by AS t FROM fee_assessments WHERE id = '{id}'")),
+        Some("head".into())
+    );
+    // While a waiver is pending, a payment (even one settling everything) waits for the decision.
+    pay(&app, &f, &id, 3_600_000, "2022-04-10", "W-1").await.assert_problem(409, "invalid_transition");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM payments"), 0);
+    for action in ["approve-waiver", "reject-waiver"] {
+        fee_act(&app, &head, &id, action, json!({"reason": "自批", "effective_date": "2022-04-09"}))
+            .await
+            .assert_problem(409, "own_request");
+    }
+    assert_eq!(version_of(&app, "fee_assessments", &id), 3);
+    let rejected = fee_act(
+        &app,
+        &f.s.leader,
+        &id,
+        "reject-waiver",
+        json!({"reason": "不符合条件", "effective_date": "2022-04-09"}),
+    )
+    .await;
+    assert_eq!(rejected.status, 200, "{}", rejected.text);
+    assert_eq!(app.text(&format!("SELECT request_by AS t FROM fee_assessments WHERE id = '{id}'")), None);
+    // Decided: the payment dated while it was pending is taken now.
+    let paid = pay(&app, &f, &id, 3_600_000, "2022-04-08", "W-1").await;
+    assert_eq!((paid.status, paid.body["outstanding_after_fen"].as_i64()), (201, Some(0)), "{}", paid.text);
+    assert_eq!(
+        app.get(&format!("/api/v1/fee-assessments/{id}")).bearer(&f.finance).send().await.body["status"],
+        "paid"
+    );
+
+    // A quarter of zero volumes is settled on service; the planned-user filter has nothing to match yet.
+    let permit = old_permit(&app, &f, None, "industrial").await;
+    report(&app, &f, &permit, "2023-01", 0).await;
+    run(&app, &f, "2023-Q1").await;
+    let zero = assessments_of(&app, &f, &permit, "").await["items"][0]["id"].as_str().unwrap().to_string();
+    let served = fee_act(&app, &f.finance, &zero, "notify", json!({"effective_date": "2023-04-03"})).await;
+    assert_eq!(
+        (served.status, served.body["status"].as_str(), served.body["amount_fen"].as_i64()),
+        (200, Some("paid"), Some(0)),
+        "{}",
+        served.text
+    );
+    let planned =
+        app.get("/api/v1/fee-assessments?planned_user_id=x&include_total=true").bearer(&f.finance).send().await;
+    assert_eq!((planned.status, planned.body["total"].as_i64()), (200, Some(0)), "{}", planned.text);
+}
+
+async fn rates_racing_for_one_key_never_overlap(app: TestApp) {
+    let f = fees_staff(&app).await;
+    // Eight administrators' screens saving overlapping rates of one key at once: one is stored.
+    let bodies: Vec<Value> = (1..=8)
+        .map(|i| rate("groundwater_deep", "industrial", None, &format!("1.{i}"), &format!("2022-{i:02}-01"), None))
+        .collect();
+    let results = join_all(bodies.iter().map(|b| add_rate(&app, &f, b.clone()))).await;
+    assert_eq!(
+        results.iter().filter(|r| r.status == 201).count(),
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    for r in results.iter().filter(|r| r.status != 201) {
+        r.assert_problem(409, "rate_overlap");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_rates"), 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'fee_rate_created'"), 1);
 }

@@ -293,6 +293,18 @@ impl TestApp {
         let mut conn = self.db();
         diesel::sql_query(query).get_result::<N>(&mut conn).unwrap_or_else(|e| panic!("{query}: {e}")).n
     }
+
+    /// Runs `query` (one row, a nullable text column `t`) against the test database.
+    pub fn text(&self, query: &str) -> Option<String> {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct T {
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            t: Option<String>,
+        }
+        let mut conn = self.db();
+        diesel::sql_query(query).get_result::<T>(&mut conn).unwrap_or_else(|e| panic!("{query}: {e}")).t
+    }
 }
 
 /// Runs each named `async fn(TestApp)` against SQLite and against PostgreSQL.
