@@ -7,7 +7,8 @@
 //!
 //!     cargo bench --bench fees
 //!
-//! Environment: `SHUIWU_BENCH_POSTGRES_URL`, `SHUIWU_BENCH_SECONDS` (20). The PostgreSQL database
+//! Environment: `SHUIWU_BENCH_POSTGRES_URL`, `SHUIWU_BENCH_SECONDS` (20), `SHUIWU_BENCH_ONLY` (`sqlite` or
+//! `postgres`: one backend's part). The PostgreSQL database
 //! `shuiwu_bench_fees` and the SQLite file `$TMPDIR/shuiwu-bench-fees.db` are seeded once and reused; every run
 //! clears the assessments, payments and audit trail first.
 
@@ -177,9 +178,20 @@ fn main() {
         return;
     }
     require_wrk();
-    let seconds = env_or("SHUIWU_BENCH_SECONDS", "20");
+
+    // `SHUIWU_BENCH_ONLY=sqlite|postgres` runs one backend's part.
+    let only = std::env::var("SHUIWU_BENCH_ONLY").unwrap_or_default();
 
     // SQLite.
+    if only.is_empty() || only == "sqlite" {
+        sqlite_runs();
+    }
+    if only.is_empty() || only == "postgres" {
+        postgres();
+    }
+}
+
+fn sqlite_runs() {
     let sqlite_path = std::env::temp_dir().join("shuiwu-bench-fees.db");
     let sqlite_url = format!("sqlite://{}", sqlite_path.display());
     migrate(&sqlite_url);
@@ -189,8 +201,10 @@ fn main() {
         .batch_execute(&format!("BEGIN; {RESET} {RESET_TRAIL_SQLITE} COMMIT; VACUUM;"))
         .unwrap();
     runs(&sqlite_url, 18_092, "SQLite");
+}
 
-    // PostgreSQL.
+fn postgres() {
+    let seconds = env_or("SHUIWU_BENCH_SECONDS", "20");
     let url = database("shuiwu_bench_fees");
     migrate(&url);
     let mut conn = PgConnection::establish(&url).unwrap();
@@ -203,9 +217,10 @@ fn main() {
     conn.batch_execute(
         "UPDATE fee_assessments SET status = 'notified', notified_on = '2022-04-06', due_date = '2022-04-13',
                 notice_no = '2022-' || id, last_step_on = '2022-04-06', version = version + 1
-         WHERE period = '2022-Q1'; VACUUM (ANALYZE) fee_assessments",
+         WHERE period = '2022-Q1'",
     )
     .unwrap();
+    conn.batch_execute("VACUUM (ANALYZE) fee_assessments").unwrap();
     let ids: Vec<String> = {
         #[derive(diesel::QueryableByName)]
         struct Id {

@@ -8,6 +8,9 @@
 //! trail or the feed, so readers see their own writes. Writers therefore never wait for each other's commits,
 //! numbers follow the order in which changes became visible (a change that read another's result is numbered
 //! after it), the chain never forks, and readers, who see numbered rows only, never see a gap fill in later.
+//!
+//! On SQLite, whose writers take turns anyway, [`record`] numbers and chains the event as it writes it (under the
+//! same write lock), so a write costs one INSERT instead of an INSERT and a later UPDATE of the whole row.
 
 pub mod history;
 
@@ -182,6 +185,10 @@ struct NewAuditRow {
     in_feed: bool,
     reason: Option<String>,
     effective_date: Option<chrono::NaiveDate>,
+    /// Set when numbered as it is written (SQLite); null for the sequencer otherwise.
+    seq: Option<i64>,
+    prev_hash: Option<String>,
+    hash: Option<String>,
 }
 
 /// An audit row as stored; `seq`, `prev_hash` and `hash` are null until the sequencer numbers it.
@@ -248,75 +255,136 @@ impl AuditRow {
 
     /// SHA-256 over the previous hash and the canonical JSON of the event numbered `seq`.
     pub fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
-        let canonical = Canonical {
-            seq,
-            at: format_instant(&self.at),
-            actor_sub: &self.actor_sub,
-            actor_username: self.actor_username.as_deref(),
-            actor_department: self.actor_department.as_deref(),
-            actor_roles: &self.actor_roles,
-            action: &self.action,
-            entity_type: self.entity_type.as_deref(),
-            entity_id: self.entity_id.as_deref(),
-            before: self.before_data.as_deref(),
-            after: self.after_data.as_deref(),
-            request_id: self.request_id.as_deref(),
-            in_feed: self.in_feed,
-            reason: self.reason.as_deref(),
-            effective_date: self.effective_date.map(|d| d.to_string()),
-        };
-        let mut h = Sha256::new();
-        h.update(prev_hash.as_bytes());
-        h.update(b"\n");
-        h.update(serde_json::to_vec(&canonical).expect("canonical event serialises"));
-        hex::encode(h.finalize())
+        chain_hash(
+            prev_hash,
+            &Canonical {
+                seq,
+                at: format_instant(&self.at),
+                actor_sub: &self.actor_sub,
+                actor_username: self.actor_username.as_deref(),
+                actor_department: self.actor_department.as_deref(),
+                actor_roles: &self.actor_roles,
+                action: &self.action,
+                entity_type: self.entity_type.as_deref(),
+                entity_id: self.entity_id.as_deref(),
+                before: self.before_data.as_deref(),
+                after: self.after_data.as_deref(),
+                request_id: self.request_id.as_deref(),
+                in_feed: self.in_feed,
+                reason: self.reason.as_deref(),
+                effective_date: self.effective_date.map(|d| d.to_string()),
+            },
+        )
     }
+}
+
+/// SHA-256 over the previous hash, a line break and the event's canonical JSON.
+fn chain_hash(prev_hash: &str, canonical: &Canonical<'_>) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(serde_json::to_vec(canonical).expect("canonical event serialises"));
+    hex::encode(h.finalize())
+}
+
+impl NewAuditRow {
+    /// The hash this event will have once stored and numbered `seq` (the same as [`AuditRow::compute_hash`]).
+    fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
+        chain_hash(
+            prev_hash,
+            &Canonical {
+                seq,
+                at: format_instant(&self.at),
+                actor_sub: &self.actor_sub,
+                actor_username: self.actor_username.as_deref(),
+                actor_department: self.actor_department.as_deref(),
+                actor_roles: &self.actor_roles,
+                action: &self.action,
+                entity_type: self.entity_type.as_deref(),
+                entity_id: self.entity_id.as_deref(),
+                before: self.before_data.as_deref(),
+                after: self.after_data.as_deref(),
+                request_id: self.request_id.as_deref(),
+                in_feed: self.in_feed,
+                reason: self.reason.as_deref(),
+                effective_date: self.effective_date.map(|d| d.to_string()),
+            },
+        )
+    }
+}
+
+/// SQLite: numbers and chains `rows` as they are written. The write transaction holds SQLite's only write lock, so
+/// numbering at once costs nothing in concurrency and spares rewriting every row later (the sequencer's UPDATE of
+/// large rows was most of a bulk write's cost). Events left unnumbered earlier are numbered first, in order.
+fn number_inline(conn: &mut DbConn, rows: &mut [NewAuditRow]) -> QueryResult<()> {
+    use diesel::dsl::{exists, select};
+    use ledger_head::dsl as h;
+    while select(exists(audit_events::table.filter(audit_events::seq.is_null()))).get_result::<bool>(conn)? {
+        sequence_batch(conn)?;
+    }
+    let (mut seq, mut prev): (i64, String) =
+        h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash)).first(conn)?;
+    for row in rows.iter_mut() {
+        seq += 1;
+        let hash = row.compute_hash(seq, &prev);
+        row.seq = Some(seq);
+        row.prev_hash = Some(std::mem::replace(&mut prev, hash.clone()));
+        row.hash = Some(hash);
+    }
+    diesel::update(h::ledger_head.filter(h::id.eq(1)))
+        .set((h::audit_seq.eq(seq), h::audit_hash.eq(&prev)))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts `rows` on SQLite, numbered (one prepared INSERT each: in process, diesel's multi-backend connection has
+/// no multi-row insert for SQLite).
+fn insert_sqlite(conn: &mut DbConn, rows: &mut [NewAuditRow]) -> QueryResult<()> {
+    number_inline(conn, rows)?;
+    if let DbConn::Sqlite(c) = conn {
+        for row in rows.iter() {
+            diesel::insert_into(audit_events::table).values(row).execute(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends `event` to the audit trail and, for entity changes, to the change feed — inside the caller's
 /// transaction, so the record, its audit event and its feed entry commit or roll back together.
 pub fn record(conn: &mut DbConn, ctx: &AuditCtx, event: Event<'_>) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table).values(&NewAuditRow::new(ctx, event)).execute(conn)?;
-    Ok(())
+    record_all(conn, ctx, [event])
 }
 
 /// Like [`record`] for several events of one write; they are numbered in the order given. On PostgreSQL one
-/// statement (one round trip, a cached statement per `N`); SQLite, in process, takes them one by one (diesel
-/// has no multi-row insert for it through the multi-backend connection).
+/// statement (one round trip, a cached statement per `N`), numbered by the sequencer after commit; on SQLite
+/// numbered as they are written.
 pub fn record_all<const N: usize>(conn: &mut DbConn, ctx: &AuditCtx, events: [Event<'_>; N]) -> QueryResult<()> {
-    let rows = events.map(|e| NewAuditRow::new(ctx, e));
+    let mut rows = events.map(|e| NewAuditRow::new(ctx, e));
     match conn {
         DbConn::Postgres(c) => {
             diesel::insert_into(audit_events::table).values(&rows).execute(c)?;
         }
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                diesel::insert_into(audit_events::table).values(row).execute(c)?;
-            }
-        }
+        DbConn::Sqlite(_) => insert_sqlite(conn, &mut rows)?,
     }
     Ok(())
 }
 
 /// Like [`record_all`] for a batch of any size (a quarterly run's events): multi-row statements of at most
-/// [`ROWS_PER_STATEMENT`] rows on PostgreSQL, one by one on SQLite.
+/// [`ROWS_PER_STATEMENT`] rows on PostgreSQL, one by one (numbered) on SQLite.
 pub fn record_many<'a>(
     conn: &mut DbConn,
     ctx: &AuditCtx,
     events: impl IntoIterator<Item = Event<'a>>,
 ) -> QueryResult<()> {
-    let rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
+    let mut rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
     match conn {
         DbConn::Postgres(c) => {
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 diesel::insert_into(audit_events::table).values(chunk).execute(c)?;
             }
         }
-        DbConn::Sqlite(c) => {
-            for row in &rows {
-                diesel::insert_into(audit_events::table).values(row).execute(c)?;
-            }
-        }
+        DbConn::Sqlite(_) if rows.is_empty() => {}
+        DbConn::Sqlite(_) => insert_sqlite(conn, &mut rows)?,
     }
     Ok(())
 }
@@ -341,6 +409,9 @@ impl NewAuditRow {
             in_feed: event.entity.is_some_and(|(t, _)| t.in_change_feed()),
             reason: event.reason,
             effective_date: event.effective_date,
+            seq: None,
+            prev_hash: None,
+            hash: None,
         }
     }
 }

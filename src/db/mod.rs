@@ -65,9 +65,12 @@ impl DatabaseUrl {
             Backend::Postgres => Ok(DbConn::Postgres(diesel::PgConnection::establish(&self.target)?)),
             Backend::Sqlite => {
                 let mut conn = diesel::SqliteConnection::establish(&self.target)?;
+                // A page cache per connection of 16 MiB (SQLite's default is 2 MiB), and checkpoints every 16 MiB
+                // of WAL instead of 4 MiB: a bulk write (a quarterly run) then writes its hot pages back once per
+                // checkpoint rather than once per few hundred rows.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4000;",
                 )
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(DbConn::Sqlite(conn))

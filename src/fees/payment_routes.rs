@@ -11,7 +11,8 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::routes::{view_of, FeesManage, FeesRead};
+use super::routes::{FeesManage, FeesRead};
+use super::view::Context;
 use super::view::{payment_views, Payment};
 use super::{payments_of, rules, AssessmentRow, FeeConfig, PaymentMethod, PaymentRow};
 use crate::audit::{self, EntityType, Event};
@@ -94,7 +95,9 @@ async fn record(
             let before = AssessmentRow::lock(conn, &assessment_id)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(before.version)?;
             let paid: Vec<_> = payments_of(conn, &assessment_id)?.iter().map(PaymentRow::paid).collect();
-            let before_view = view_of(conn, &before, config, today)?;
+            // The audit copies of a payment's assessment show its figures; a pending `reassessment` is not a
+            // payment's concern (re-pricing the period twice per payment halved the rate payments are taken at).
+            let before_view = Context::load(conn, std::slice::from_ref(&before), config, today, false)?.view(&before);
             let (p, mut after) = rules::pay(&before, &paid, b.paid_on.get(), b.amount_fen, &config, today)?;
             after.touch(ctx.now.at);
             if after.store(conn, before.version)? != 1 {
@@ -123,7 +126,7 @@ async fn record(
                     e.into()
                 }
             })?;
-            let after_view = view_of(conn, &after, config, today)?;
+            let after_view = Context::load(conn, std::slice::from_ref(&after), config, today, false)?.view(&after);
             let payment = payment_views(conn, vec![row])?.remove(0);
             audit::record_all(
                 conn,

@@ -77,6 +77,9 @@ pub fn run(conn: &mut DbConn, ctx: &AuditCtx, quarter: Quarter, config: FeeConfi
         }
         let ids: Vec<String> = q.load(conn)?;
         if ids.is_empty() {
+            if summary.fee_assessments_created + summary.tax_referrals_created > 0 {
+                refresh_statistics(conn)?;
+            }
             return Ok(summary);
         }
         crate::db::write_transaction(conn, |conn| batch(conn, ctx, quarter, &ids, &config, &mut summary))?;
@@ -94,6 +97,12 @@ fn batch(
 ) -> Result<(), ApiError> {
     let period = quarter.to_string();
     crate::db::lock_names(conn, &[&format!("fee_run:{period}")])?;
+    if let DbConn::Postgres(_) = conn {
+        // The table grows by a batch at a time during a run: plan each statement for the rows there are now, not
+        // with a generic plan cached while the table was small (the first run of a fresh database scanned the whole
+        // table per batch that way).
+        diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan").execute(conn)?;
+    }
     let uses = assess::uses(conn, ids, &quarter.months())?;
     if uses.is_empty() {
         return Ok(());
@@ -222,6 +231,15 @@ fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::Naiv
         late_fee_rate: None,
         request_by: None,
     }
+}
+
+/// After a run that created records, PostgreSQL's statistics of the table are brought up to date at once (rather
+/// than at autovacuum's next pass), so lists and the next run are planned for its real size.
+fn refresh_statistics(conn: &mut DbConn) -> QueryResult<()> {
+    if let DbConn::Postgres(_) = conn {
+        diesel::sql_query("ANALYZE fee_assessments").execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Multi-row INSERTs on PostgreSQL, one by one on SQLite (in process).
