@@ -168,6 +168,29 @@ struct Canonical<'a> {
     effective_date: Option<String>,
 }
 
+/// The canonical form of an event (stored or about to be) numbered `seq`: the same fields, whichever row type.
+macro_rules! canonical {
+    ($row:expr, $seq:expr) => {
+        Canonical {
+            seq: $seq,
+            at: format_instant(&$row.at),
+            actor_sub: &$row.actor_sub,
+            actor_username: $row.actor_username.as_deref(),
+            actor_department: $row.actor_department.as_deref(),
+            actor_roles: &$row.actor_roles,
+            action: &$row.action,
+            entity_type: $row.entity_type.as_deref(),
+            entity_id: $row.entity_id.as_deref(),
+            before: $row.before_data.as_deref(),
+            after: $row.after_data.as_deref(),
+            request_id: $row.request_id.as_deref(),
+            in_feed: $row.in_feed,
+            reason: $row.reason.as_deref(),
+            effective_date: $row.effective_date.map(|d| d.to_string()),
+        }
+    };
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 struct NewAuditRow {
@@ -255,26 +278,7 @@ impl AuditRow {
 
     /// SHA-256 over the previous hash and the canonical JSON of the event numbered `seq`.
     pub fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
-        chain_hash(
-            prev_hash,
-            &Canonical {
-                seq,
-                at: format_instant(&self.at),
-                actor_sub: &self.actor_sub,
-                actor_username: self.actor_username.as_deref(),
-                actor_department: self.actor_department.as_deref(),
-                actor_roles: &self.actor_roles,
-                action: &self.action,
-                entity_type: self.entity_type.as_deref(),
-                entity_id: self.entity_id.as_deref(),
-                before: self.before_data.as_deref(),
-                after: self.after_data.as_deref(),
-                request_id: self.request_id.as_deref(),
-                in_feed: self.in_feed,
-                reason: self.reason.as_deref(),
-                effective_date: self.effective_date.map(|d| d.to_string()),
-            },
-        )
+        chain_hash(prev_hash, &canonical!(self, seq))
     }
 }
 
@@ -290,26 +294,7 @@ fn chain_hash(prev_hash: &str, canonical: &Canonical<'_>) -> String {
 impl NewAuditRow {
     /// The hash this event will have once stored and numbered `seq` (the same as [`AuditRow::compute_hash`]).
     fn compute_hash(&self, seq: i64, prev_hash: &str) -> String {
-        chain_hash(
-            prev_hash,
-            &Canonical {
-                seq,
-                at: format_instant(&self.at),
-                actor_sub: &self.actor_sub,
-                actor_username: self.actor_username.as_deref(),
-                actor_department: self.actor_department.as_deref(),
-                actor_roles: &self.actor_roles,
-                action: &self.action,
-                entity_type: self.entity_type.as_deref(),
-                entity_id: self.entity_id.as_deref(),
-                before: self.before_data.as_deref(),
-                after: self.after_data.as_deref(),
-                request_id: self.request_id.as_deref(),
-                in_feed: self.in_feed,
-                reason: self.reason.as_deref(),
-                effective_date: self.effective_date.map(|d| d.to_string()),
-            },
-        )
+        chain_hash(prev_hash, &canonical!(self, seq))
     }
 }
 
