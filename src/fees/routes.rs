@@ -345,10 +345,7 @@ async fn act(
     action: Action,
     input: ActionInput,
 ) -> ApiResult<HttpResponse> {
-    if_match.require()?;
-    if input.reason.as_deref().is_some_and(|r| r.chars().count() > 1000) {
-        return Err(ApiError::invalid("reason", Msg::AtMostChars(1000)));
-    }
+    write::check_action(&if_match, input.reason.as_deref())?;
     let config = FeeConfig::of(&state.settings);
     let ctx = caller.ctx();
     let name = format!("fee_assessment_{}", action.as_str().replace('-', "_"));

@@ -152,6 +152,19 @@ pub fn create<R: Record>(conn: &mut DbConn, ctx: &AuditCtx, row: &R, action: &st
     Ok(view)
 }
 
+/// Longest reason an action takes (characters).
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// What every action checks before it runs: `If-Match` sent (428 otherwise) and a reason of at most
+/// [`MAX_REASON_CHARS`] (400 naming `reason`).
+pub fn check_action(if_match: &IfMatch, reason: Option<&str>) -> Result<(), ApiError> {
+    if_match.require()?;
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ApiError::invalid("reason", Msg::AtMostChars(MAX_REASON_CHARS)));
+    }
+    Ok(())
+}
+
 /// Changes record `id` under `If-Match`: locks it, checks the version (428/412), lets `change` compute the new row
 /// from the locked one, stores it as the next version and audits `action` with the record before and after.
 /// Returns the new row and its view.
