@@ -105,8 +105,15 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        conn.is_broken()
+        conn.is_broken() || LOST.take()
     }
+}
+
+thread_local! {
+    /// Set by [`Db::run`] when the connection it used was found dead (the server restarted it, an administrator
+    /// ended it), so that the pool discards it when it comes back instead of handing it out again: diesel only
+    /// marks a connection broken inside a transaction. Read on the same thread, as the connection is returned.
+    static LOST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 pub type Pool = r2d2::Pool<Manager>;
@@ -231,7 +238,14 @@ impl Db {
                 tracing::warn!(error = %e, "database connection unavailable");
                 ApiError::Unavailable
             })?;
-            f(&mut conn)
+            let result = f(&mut conn);
+            // A lost connection (mapped to 503): make sure the pool does not keep it.
+            if matches!(result, Err(ApiError::Unavailable)) && conn.ping().is_err() {
+                LOST.set(true);
+            }
+            drop(conn);
+            LOST.set(false);
+            result
         })
         .instrument(tracing::Span::current())
         .await
