@@ -81,6 +81,8 @@ error_codes! {
     ReassessmentDue = ("reassessment_due", "Reassessment due", "须先重新核定"),
     Overpayment = ("overpayment", "Overpayment", "缴款金额超过应缴金额"),
     ReceiptNoTaken = ("receipt_no_taken", "Receipt number already recorded", "收据号已登记"),
+    NoPlan = ("no_plan", "No plan for that year", "该年度没有用水计划"),
+    PlannedUserInactive = ("planned_user_inactive", "Planned user inactive", "计划用水户已停用"),
     LastAdmin = ("last_admin", "Last administrator", "不能停用或降级最后一名系统管理员"),
     PreconditionFailed = ("precondition_failed", "Precondition failed", "记录已被他人修改，请刷新后重试"),
     PreconditionRequired = ("precondition_required", "Precondition required", "缺少 If-Match 版本标识"),

@@ -28,6 +28,7 @@ pub mod identity;
 pub mod messages;
 pub mod openapi;
 pub mod permits;
+pub mod planned_use;
 pub mod security;
 pub mod startup;
 pub mod state;

@@ -41,6 +41,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::fees::rate_routes::routes)
             .configure(crate::fees::routes::routes)
             .configure(crate::fees::payment_routes::routes)
+            .configure(crate::planned_use::routes::routes)
+            .configure(crate::planned_use::plan_routes::routes)
+            .configure(crate::planned_use::usage_routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );

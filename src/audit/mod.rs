@@ -406,9 +406,16 @@ const SEQUENCE_BATCH: i64 = 1000;
 /// Numbers and chains every committed, unnumbered audit event, in its own transactions; one
 /// sequencer at a time across instances (the others wait, then usually find nothing left).
 pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
-    use diesel::dsl::{exists, select};
-    let pending: bool = select(exists(audit_events::table.filter(audit_events::seq.is_null()))).get_result(conn)?;
-    if !pending {
+    // The first pending id in id order: PostgreSQL reads it off the partial index of pending events whatever its
+    // statistics say. (`EXISTS (… WHERE seq IS NULL)` was planned as a scan of the whole trail when the statistics
+    // were taken right after a bulk insert, before its events were numbered.)
+    let pending: Option<i64> = audit_events::table
+        .filter(audit_events::seq.is_null())
+        .order(audit_events::id.asc())
+        .select(audit_events::id)
+        .first(conn)
+        .optional()?;
+    if pending.is_none() {
         return Ok(0);
     }
     let mut total = 0;

@@ -280,11 +280,63 @@ diesel::table! {
 }
 
 diesel::joinable!(permits -> water_users (holder_id));
+diesel::table! {
+    planned_users (id) {
+        id -> Text,
+        water_user_id -> Text,
+        category -> Text,
+        supply -> Text,
+        base_price -> Nullable<Text>,
+        active -> Bool,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    plans (id) {
+        id -> Text,
+        planned_user_id -> Text,
+        year -> Integer,
+        annual_m3 -> BigInt,
+        monthly_m3 -> Text,
+        status -> Text,
+        issued_on -> Date,
+        adjusted_on -> Nullable<Date>,
+        reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    planned_usage (id) {
+        id -> Text,
+        planned_user_id -> Text,
+        period -> Text,
+        revision -> Integer,
+        superseded -> Bool,
+        volume_m3 -> BigInt,
+        source -> Text,
+        reported_by -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::joinable!(fee_assessments -> water_users (payer_id));
 diesel::joinable!(fee_assessments -> permits (permit_id));
 diesel::joinable!(payments -> fee_assessments (assessment_id));
+diesel::joinable!(planned_users -> water_users (water_user_id));
+diesel::joinable!(plans -> planned_users (planned_user_id));
+diesel::joinable!(planned_usage -> planned_users (planned_user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
@@ -304,4 +356,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     fee_rates,
     fee_assessments,
     payments,
+    planned_users,
+    plans,
+    planned_usage,
 );

@@ -210,12 +210,3 @@ impl PaymentRow {
         calc::Paid { on: self.paid_on, principal_fen: self.principal_fen, late_fee_fen: self.late_fee_fen }
     }
 }
-
-/// The payments of an assessment in the order they were made (by date, then as recorded).
-pub fn payments_of(conn: &mut DbConn, assessment_id: &str) -> QueryResult<Vec<PaymentRow>> {
-    pm::table
-        .filter(pm::assessment_id.eq(assessment_id))
-        .order((pm::paid_on.asc(), pm::created_at.asc(), pm::id.asc()))
-        .select(PaymentRow::as_select())
-        .load(conn)
-}

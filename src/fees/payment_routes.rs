@@ -14,7 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::routes::{FeesManage, FeesRead};
 use super::view::Context;
 use super::view::{payment_views, Payment};
-use super::{payments_of, rules, AssessmentRow, FeeConfig, PaymentMethod, PaymentRow};
+use super::{rules, AssessmentRow, FeeConfig, PaymentMethod, PaymentRow};
 use crate::audit::{self, EntityType, Event};
 use crate::db::schema::payments as pm;
 use crate::db::{is_unique_violation, DbConn};
@@ -94,11 +94,13 @@ async fn record(
             let today = ctx.now.today;
             let before = AssessmentRow::lock(conn, &assessment_id)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(before.version)?;
-            let paid: Vec<_> = payments_of(conn, &assessment_id)?.iter().map(PaymentRow::paid).collect();
             // The audit copies of a payment's assessment show its figures; a pending `reassessment` is not a
             // payment's concern (re-pricing the period twice per payment halved the rate payments are taken at).
-            let before_view = Context::load(conn, std::slice::from_ref(&before), config, today, false)?.view(&before);
-            let (p, mut after) = rules::pay(&before, &paid, b.paid_on.get(), b.amount_fen, &config, today)?;
+            // One context serves the payment's rules, both copies and the payment's view.
+            let mut context = Context::load(conn, std::slice::from_ref(&before), config, today, false)?;
+            let before_view = context.view(&before);
+            let (p, mut after) =
+                rules::pay(&before, context.paid(&assessment_id), b.paid_on.get(), b.amount_fen, &config, today)?;
             after.touch(ctx.now.at);
             if after.store(conn, before.version)? != 1 {
                 return Err(ApiError::PreconditionFailed);
@@ -126,8 +128,9 @@ async fn record(
                     e.into()
                 }
             })?;
-            let after_view = Context::load(conn, std::slice::from_ref(&after), config, today, false)?.view(&after);
-            let payment = payment_views(conn, vec![row])?.remove(0);
+            context.add_payment(&assessment_id, row.paid());
+            let after_view = context.view(&after);
+            let payment = context.payment_view(&after, row);
             audit::record_all(
                 conn,
                 &ctx,

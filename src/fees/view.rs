@@ -256,9 +256,25 @@ impl Context {
         Ok(Self { config, as_of, payers, permit_nos, payments, redrafts })
     }
 
+    /// The payments of an assessment as loaded, in the order they were made.
+    pub fn paid(&self, assessment_id: &str) -> &[Paid] {
+        self.payments.get(assessment_id).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Counts a payment recorded after loading (it pays after every loaded one), so later views show it.
+    pub fn add_payment(&mut self, assessment_id: &str, paid: Paid) {
+        self.payments.entry(assessment_id.to_string()).or_default().push(paid);
+    }
+
+    /// The view of a payment of `parent`, an assessment this context was loaded with (no query).
+    pub fn payment_view(&self, parent: &AssessmentRow, row: PaymentRow) -> Payment {
+        let payer_name = self.payers.get(&parent.payer_id).map(|(n, _)| n.clone()).unwrap_or_default();
+        let permit_no = parent.permit_id.as_ref().and_then(|p| self.permit_nos.get(p).cloned().flatten());
+        Payment::of(row, parent.payer_id.clone(), payer_name, permit_no, parent.period.clone())
+    }
+
     pub fn standing(&self, row: &AssessmentRow) -> calc::Standing {
-        let paid = self.payments.get(&row.id).map(Vec::as_slice).unwrap_or_default();
-        calc::standing(&row.terms(&self.config), paid, self.as_of)
+        calc::standing(&row.terms(&self.config), self.paid(&row.id), self.as_of)
     }
 
     pub fn view(&self, row: &AssessmentRow) -> FeeAssessment {
@@ -414,26 +430,34 @@ pub fn payment_views(conn: &mut DbConn, rows: Vec<PaymentRow>) -> QueryResult<Ve
         .into_iter()
         .map(|r| {
             let (payer_id, permit_id, period) = parents.get(&r.assessment_id).cloned().unwrap_or_default();
-            Payment {
-                payer_name: payers.get(&payer_id).map(|(n, _)| n.clone()).unwrap_or_default(),
-                permit_no: permit_id.and_then(|p| numbers.get(&p).cloned().flatten()),
-                payer_id,
-                period,
-                id: r.id,
-                assessment_id: r.assessment_id,
-                amount_fen: r.amount_fen,
-                principal_fen: r.principal_fen,
-                late_fee_fen: r.late_fee_fen,
-                outstanding_after_fen: r.outstanding_after_fen,
-                paid_on: r.paid_on,
-                method: PaymentMethod::parse(&r.method).unwrap_or(PaymentMethod::Other),
-                receipt_no: r.receipt_no,
-                note: r.note,
-                recorded_by: r.recorded_by,
-                created_at: r.created_at,
-                updated_at: r.updated_at,
-                version: r.version,
-            }
+            let payer_name = payers.get(&payer_id).map(|(n, _)| n.clone()).unwrap_or_default();
+            let permit_no = permit_id.and_then(|p| numbers.get(&p).cloned().flatten());
+            Payment::of(r, payer_id, payer_name, permit_no, period)
         })
         .collect())
+}
+
+impl Payment {
+    fn of(r: PaymentRow, payer_id: String, payer_name: String, permit_no: Option<String>, period: String) -> Self {
+        Payment {
+            payer_name,
+            permit_no,
+            payer_id,
+            period,
+            id: r.id,
+            assessment_id: r.assessment_id,
+            amount_fen: r.amount_fen,
+            principal_fen: r.principal_fen,
+            late_fee_fen: r.late_fee_fen,
+            outstanding_after_fen: r.outstanding_after_fen,
+            paid_on: r.paid_on,
+            method: PaymentMethod::parse(&r.method).unwrap_or(PaymentMethod::Other),
+            receipt_no: r.receipt_no,
+            note: r.note,
+            recorded_by: r.recorded_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
 }

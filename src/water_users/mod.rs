@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::audit::EntityType;
 use crate::clock::Now;
-use crate::db::schema::{permits, water_users};
+use crate::db::schema::{permits, planned_users, water_users};
 use crate::db::DbConn;
 use crate::error::{ApiError, ErrorCode};
 use crate::messages::Msg;
@@ -73,5 +73,6 @@ pub fn find_by_credit_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<
 /// New areas that reference water users add their tables here.
 pub fn references(conn: &mut DbConn, id: &str) -> QueryResult<Vec<(&'static str, i64)>> {
     let permits: i64 = permits::table.filter(permits::holder_id.eq(id)).count().get_result(conn)?;
-    Ok([("permits", permits)].into_iter().filter(|(_, n)| *n > 0).collect())
+    let planned: i64 = planned_users::table.filter(planned_users::water_user_id.eq(id)).count().get_result(conn)?;
+    Ok([("permits", permits), ("planned users", planned)].into_iter().filter(|(_, n)| *n > 0).collect())
 }

@@ -13,6 +13,7 @@ mod integrity;
 mod machinery;
 mod openapi;
 mod permits;
+mod planned_use;
 mod readable;
 mod roles;
 mod security;

@@ -1,0 +1,3 @@
+DROP TABLE planned_usage;
+DROP TABLE plans;
+DROP TABLE planned_users;

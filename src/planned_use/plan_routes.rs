@@ -1,0 +1,297 @@
+//! `/api/v1/planned-users/{id}/plans` and `/api/v1/plans`: annual plans, issued and adjusted.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use diesel::prelude::*;
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::rules::{monthly_quantities, YEARS};
+use super::{find_plan, find_user, plan_of, require_active, user_for_child, Plan, PlanRow, PlanStatus};
+use super::{PlannedUseRead, PlannedUseWrite};
+use crate::audit::history::{of_record as record_history, HistoryEntry};
+use crate::audit::EntityType;
+use crate::db::schema::plans as pl;
+use crate::db::DbConn;
+use crate::domain::dates::{effective_date, plain, Date};
+use crate::domain::text::Checks;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::http::pagination::PageParams;
+use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, Page, PageQuery, PathId};
+use crate::messages::Msg;
+use crate::security::{Authorized, AUDIT_READERS};
+use crate::state::AppState;
+use crate::write::{self, Change, Reply};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(issue).service(list_for_user).service(list).service(get_one).service(adjust).service(history);
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"year": 2026, "annual_m3": 120000}))]
+pub struct NewPlan {
+    /// 2000 ..= 2100; one plan per planned user and year.
+    pub year: i32,
+    /// 0 ..= 10¹² m³.
+    pub annual_m3: i64,
+    /// January to December, adding up to `annual_m3`; omitted: split evenly, the remainder in December.
+    pub monthly_m3: Option<Vec<i64>>,
+    /// The day it was issued (default today; not in the future).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub effective_date: Option<Date>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"annual_m3": 150000, "monthly_m3": [10000, 10000, 10000, 10000, 10000, 10000, 15000, 15000, 15000, 15000, 15000, 10000], "reason": "新增生产线，经审核调增"}))]
+pub struct PlanAdjustment {
+    /// The new annual quantity (default: unchanged).
+    pub annual_m3: Option<i64>,
+    /// The new months, adding up to the annual quantity; omitted with a new `annual_m3`: split evenly.
+    pub monthly_m3: Option<Vec<i64>>,
+    /// Why (required).
+    pub reason: String,
+    /// The day of the adjustment (default today; not in the future, not before the last step).
+    #[schema(value_type = Option<String>, format = Date)]
+    pub effective_date: Option<Date>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PlanFilter {
+    pub year: Option<i32>,
+    pub planned_user_id: Option<String>,
+    pub status: Option<PlanStatus>,
+}
+
+/// Checks the quantities of a plan: `annual_m3` in range and the months adding up to it.
+fn quantities(c: &mut Checks, annual: i64, monthly: Option<&[i64]>) -> [i64; 12] {
+    c.volume("annual_m3", annual);
+    match monthly_quantities(annual.clamp(0, crate::domain::MAX_VOLUME_M3), monthly) {
+        Ok(months) => months,
+        Err(m) => {
+            c.fail("monthly_m3", m);
+            [0; 12]
+        }
+    }
+}
+
+fn months_json(months: &[i64; 12]) -> String {
+    serde_json::to_string(months).expect("integers serialise")
+}
+
+/// 下达年度用水计划 — Issue a planned user's plan for a year (one per year; change it with `adjust`).
+#[utoipa::path(tag = "planned-use", params(("id" = String, Path, description = "Planned user id")),
+    request_body = NewPlan, security(("bearer" = ["water_saving"])),
+    responses(
+        (status = 201, description = "Issued", body = Plan, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Bad year or quantities, e.g. months that do not add up (`validation_failed`, naming `monthly_m3`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A plan for the year exists (`conflict`) or the planned user is inactive (`planned_user_inactive`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/planned-users/{id}/plans")]
+async fn issue(
+    state: web::Data<AppState>,
+    caller: Authorized<PlannedUseWrite>,
+    id: PathId,
+    if_match: IfMatch,
+    body: ApiJson<NewPlan>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    let mut c = Checks::new();
+    if !YEARS.contains(&b.year) {
+        c.fail("year", Msg::YearRange);
+    }
+    let months = quantities(&mut c, b.annual_m3, b.monthly_m3.as_deref());
+    c.finish()?;
+    let issued_on = effective_date(plain(b.effective_date), None, caller.now.today)?;
+    let ctx = caller.ctx();
+    let user_id = id.into_inner();
+    state
+        .write(move |conn| {
+            let user = user_for_child(conn, &user_id)?.ok_or(ApiError::NotFound)?;
+            if_match.check_if_present(user.version)?;
+            require_active(&user)?;
+            if plan_of(conn, &user_id, b.year)?.is_some() {
+                return Err(ApiError::conflict(ErrorCode::Conflict, Msg::PlanExists(b.year)));
+            }
+            let now = ctx.now.at;
+            let row = PlanRow {
+                id: crate::domain::new_id(),
+                planned_user_id: user_id.clone(),
+                year: b.year,
+                annual_m3: b.annual_m3,
+                monthly_m3: months_json(&months),
+                status: PlanStatus::Issued.as_str().into(),
+                issued_on,
+                adjusted_on: None,
+                reason: None,
+                created_at: now,
+                updated_at: now,
+                version: 1,
+            };
+            // A concurrent issue for the same year loses on the unique (user, year).
+            let view = write::create(conn, &ctx, &row, "plan_issued").map_err(|e| match e {
+                ApiError::Conflict { detail: Msg::Duplicate, .. } => {
+                    ApiError::conflict(ErrorCode::Conflict, Msg::PlanExists(b.year))
+                }
+                e => e,
+            })?;
+            Ok(Reply::created(format!("/api/v1/plans/{}", row.id), row.version, &view))
+        })
+        .await
+}
+
+/// 调整年度用水计划 — Adjust a plan mid-year, with a reason; the plan reads `adjusted` and its history keeps every
+/// earlier state.
+#[utoipa::path(tag = "planned-use", params(("id" = String, Path, description = "Plan id"), ("If-Match" = String, Header, description = "The plan's ETag")),
+    request_body = PlanAdjustment, security(("bearer" = ["water_saving"])),
+    responses(
+        (status = 200, description = "Adjusted", body = Plan, headers(("ETag" = String))),
+        (status = 400, description = "Bad quantities or no reason (`validation_failed`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The planned user is inactive (`planned_user_inactive`) or the date is before the last step (`effective_date_out_of_order`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Stale If-Match", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/plans/{id}/adjust")]
+async fn adjust(
+    state: web::Data<AppState>,
+    caller: Authorized<PlannedUseWrite>,
+    id: PathId,
+    if_match: IfMatch,
+    body: ApiJson<PlanAdjustment>,
+) -> ApiResult<HttpResponse> {
+    let b = body.0;
+    write::check_action(&if_match, Some(&b.reason))?;
+    let mut c = Checks::new();
+    let reason = c.required("reason", &b.reason, write::MAX_REASON_CHARS);
+    if let Some(a) = b.annual_m3 {
+        c.volume("annual_m3", a);
+    }
+    c.finish()?;
+    let today = caller.now.today;
+    let ctx = caller.ctx();
+    let id = id.into_inner();
+    state
+        .write(move |conn| {
+            let (row, view) = write::modify(conn, &ctx, &id, &if_match, "plan_adjusted", |conn, before: &PlanRow| {
+                let user = user_for_child(conn, &before.planned_user_id)?.ok_or(ApiError::NotFound)?;
+                require_active(&user)?;
+                let last_step = before.adjusted_on.unwrap_or(before.issued_on);
+                let on = effective_date(plain(b.effective_date), Some(last_step), today)?;
+                let annual = b.annual_m3.unwrap_or(before.annual_m3);
+                let monthly = match (&b.monthly_m3, b.annual_m3) {
+                    (Some(m), _) => Some(m.clone()),
+                    (None, Some(_)) => None,
+                    (None, None) => Some(before.months().to_vec()),
+                };
+                let mut c = Checks::new();
+                let months = quantities(&mut c, annual, monthly.as_deref());
+                c.finish()?;
+                let mut after = before.clone();
+                after.annual_m3 = annual;
+                after.monthly_m3 = months_json(&months);
+                after.status = PlanStatus::Adjusted.as_str().into();
+                after.adjusted_on = Some(on);
+                after.reason = Some(reason.clone());
+                Ok(Change::new(after).effective_date(Some(on)).reason(Some(&reason)))
+            })?;
+            Ok(Reply::ok(row.version, &view))
+        })
+        .await
+}
+
+/// Plans selected by `f`, ordered by (year, id).
+fn page_of(conn: &mut DbConn, pp: &PageParams<(i32, String)>, f: &PlanFilter) -> ApiResult<Page<Plan>> {
+    let filtered = || {
+        let mut q = pl::table.into_boxed();
+        if let Some(v) = f.year {
+            q = q.filter(pl::year.eq(v));
+        }
+        if let Some(v) = &f.planned_user_id {
+            q = q.filter(pl::planned_user_id.eq(v.clone()));
+        }
+        if let Some(v) = f.status {
+            q = q.filter(pl::status.eq(v.as_str()));
+        }
+        q
+    };
+    let total = pp.total(|| filtered().count().get_result(conn))?;
+    let mut q = filtered().order((pl::year.asc(), pl::id.asc())).limit(pp.fetch()).select(PlanRow::as_select());
+    if let Some((year, id)) = &pp.after {
+        q = q.filter(pl::year.gt(*year).or(pl::year.eq(*year).and(pl::id.gt(id.clone()))));
+    }
+    let rows = pp.page(q.load(conn)?, |r: &PlanRow| (r.year, r.id.clone()));
+    Ok(rows.map(|r| Plan::new(&r)).with_total(total))
+}
+
+/// 计划用水户的年度计划 — A planned user's plans, by year.
+#[utoipa::path(tag = "planned-use", params(("id" = String, Path, description = "Planned user id"), PageQuery),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
+    responses((status = 200, description = "Plans by year", body = Page<Plan>)))]
+#[get("/planned-users/{id}/plans")]
+async fn list_for_user(
+    state: web::Data<AppState>,
+    _caller: Authorized<PlannedUseRead>,
+    id: PathId,
+    query: ListQuery<NoFilter>,
+) -> ApiResult<HttpResponse> {
+    let pp: PageParams<(i32, String)> = query.page.params()?;
+    let id = id.into_inner();
+    let page = state
+        .db
+        .run(move |conn| {
+            find_user(conn, &id)?.ok_or(ApiError::NotFound)?;
+            page_of(conn, &pp, &PlanFilter { year: None, planned_user_id: Some(id), status: None })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// 年度用水计划列表 — Plans across planned users, by year, user or status.
+#[utoipa::path(tag = "planned-use", params(PageQuery, PlanFilter),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
+    responses((status = 200, description = "Plans by year", body = Page<Plan>)))]
+#[get("/plans")]
+async fn list(
+    state: web::Data<AppState>,
+    _caller: Authorized<PlannedUseRead>,
+    query: ListQuery<PlanFilter>,
+) -> ApiResult<HttpResponse> {
+    let pp: PageParams<(i32, String)> = query.page.params()?;
+    let f = query.filter;
+    let page = state.db.run(move |conn| page_of(conn, &pp, &f)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// 查看年度用水计划 — One plan.
+#[utoipa::path(tag = "planned-use", params(("id" = String, Path)),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
+    responses((status = 200, description = "The plan", body = Plan, headers(("ETag" = String)))))]
+#[get("/plans/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    _caller: Authorized<PlannedUseRead>,
+    id: PathId,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let plan = state.db.run(move |conn| Ok(Plan::new(&find_plan(conn, &id)?.ok_or(ApiError::NotFound)?))).await?;
+    Ok(respond(StatusCode::OK, plan.version, &plan))
+}
+
+/// 年度用水计划调整记录 — The plan as issued and every adjustment, oldest first (who: admin and auditor only).
+#[utoipa::path(tag = "planned-use", params(("id" = String, Path), PageQuery),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "finance", "enforcement", "platform", "auditor"])),
+    responses((status = 200, description = "History", body = Page<HistoryEntry>)))]
+#[get("/plans/{id}/history")]
+async fn history(
+    state: web::Data<AppState>,
+    caller: Authorized<PlannedUseRead>,
+    id: PathId,
+    query: ListQuery<NoFilter>,
+) -> ApiResult<HttpResponse> {
+    let pp: PageParams<i64> = query.page.params()?;
+    let with_actors = caller.principal.has_any(AUDIT_READERS);
+    let exists = |conn: &mut DbConn, id: &str| find_plan(conn, id).map(|r| r.is_some());
+    let page = record_history(&state.db, EntityType::Plan, id.into_inner(), "plan_", pp, with_actors, exists);
+    Ok(HttpResponse::Ok().json(page.await?))
+}

@@ -1,0 +1,413 @@
+//! Planned water use end to end: registering planned users, issuing and adjusting annual plans, recording and
+//! correcting monthly usage, coverage, and plans or reports fired together.
+
+use chrono::Datelike;
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use shuiwu::identity::Role;
+
+use crate::helpers::*;
+use crate::on_both_databases;
+
+on_both_databases!(
+    planned_users_plans_and_usage,
+    plans_must_add_up_and_adjustments_keep_history,
+    inactive_users_and_missing_plans_are_refused,
+    coverage_counts_active_users_with_a_plan,
+    plans_and_reports_fired_together_land_once,
+);
+
+struct Office {
+    saving: String,
+}
+
+fn office(app: &TestApp) -> Office {
+    Office { saving: app.token_for("jieshui01", &[Role::WaterSaving]) }
+}
+
+/// A year whose months have all passed.
+fn last_year() -> i32 {
+    today().year() - 1
+}
+
+async fn water_user(app: &TestApp, o: &Office, name: &str, n: u64) -> String {
+    let r =
+        app.post("/api/v1/water-users").bearer(&o.saving).json(&water_user_body(name, &credit_code(n))).send().await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn planned_user(app: &TestApp, o: &Office, water_user_id: &str) -> Value {
+    let r = app
+        .post("/api/v1/planned-users")
+        .bearer(&o.saving)
+        .json(&json!({"water_user_id": water_user_id, "category": "non_residential", "supply": "public_network",
+                      "base_price_yuan_per_m3": "3.45"}))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body
+}
+
+async fn issue(app: &TestApp, o: &Office, user: &str, body: Value) -> Resp {
+    app.post(&format!("/api/v1/planned-users/{user}/plans")).bearer(&o.saving).json(&body).send().await
+}
+
+async fn report(app: &TestApp, token: &str, user: &str, period: &str, volume: i64) -> Resp {
+    app.post(&format!("/api/v1/planned-users/{user}/usage"))
+        .bearer(token)
+        .json(&json!({"period": period, "volume_m3": volume}))
+        .send()
+        .await
+}
+
+async fn planned_users_plans_and_usage(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let wu = water_user(&app, &o, "赤水市天岛湖酒店有限公司", 301).await;
+    let pu = planned_user(&app, &o, &wu).await;
+    let id = pu["id"].as_str().unwrap();
+    assert_eq!(pu["water_user_name"], "赤水市天岛湖酒店有限公司");
+    assert_eq!(pu["credit_code"], credit_code(301));
+    assert_eq!(pu["base_price_yuan_per_m3"], "3.4500");
+    assert_eq!(pu["active"], true);
+    assert_eq!(pu["category"], "non_residential");
+
+    // One planned user per water user; the water user must exist; categories are a closed set.
+    let again = app
+        .post("/api/v1/planned-users")
+        .bearer(&o.saving)
+        .json(&json!({"water_user_id": wu, "category": "self_supplied", "supply": "own_source"}))
+        .send()
+        .await;
+    again.assert_problem(409, "conflict");
+    let missing = app
+        .post("/api/v1/planned-users")
+        .bearer(&o.saving)
+        .json(&json!({"water_user_id": "00000000-0000-7000-8000-000000000000", "category": "self_supplied", "supply": "own_source"}))
+        .send()
+        .await;
+    missing.assert_problem(400, "validation_failed");
+    assert_eq!(missing.body["errors"][0]["field"], "water_user_id", "{}", missing.text);
+    let bad = app
+        .post("/api/v1/planned-users")
+        .bearer(&o.saving)
+        .json(&json!({"water_user_id": wu, "category": "residential", "supply": "own_source"}))
+        .send()
+        .await;
+    bad.assert_problem(400, "validation_failed");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM planned_users"), 1);
+    // Finance reads but does not register.
+    let finance = app.token(&[Role::Finance]);
+    let refused = app
+        .post("/api/v1/planned-users")
+        .bearer(&finance)
+        .json(&json!({"water_user_id": wu, "category": "self_supplied", "supply": "own_source"}))
+        .send()
+        .await;
+    refused.assert_problem(403, "forbidden");
+
+    // A plan without months is split evenly, the remainder in December.
+    let plan = issue(&app, &o, id, json!({"year": y, "annual_m3": 1_200_011})).await;
+    assert_eq!(plan.status, 201, "{}", plan.text);
+    let mut months = vec![json!(100_000); 11];
+    months.push(json!(100_011));
+    assert_eq!(plan.body["monthly_m3"], Value::Array(months));
+    assert_eq!(plan.body["status"], "issued");
+    assert_eq!(plan.body["issued_on"], today().to_string());
+    let stored =
+        app.text(&format!("SELECT monthly_m3 AS t FROM plans WHERE id = '{}'", plan.body["id"].as_str().unwrap()));
+    assert!(stored.unwrap().ends_with("100011]"));
+
+    // Usage, then a correction: a new revision, the first kept, superseded.
+    let first = report(&app, &o.saving, id, &format!("{y}-03"), 98_000).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!((first.body["revision"].as_i64(), first.body["source"].as_str()), (Some(1), Some("staff")));
+    assert_eq!(first.body["reported_by"], "jieshui01");
+    let fixed = report(&app, &o.saving, id, &format!("{y}-03"), 99_500).await;
+    assert_eq!(fixed.status, 201, "{}", fixed.text);
+    assert_eq!(fixed.body["revision"], 2);
+    let old = app.get(&format!("/api/v1/usage/{}", first.body["id"].as_str().unwrap())).bearer(&finance).send().await;
+    assert_eq!((old.body["superseded"].as_bool(), old.body["version"].as_i64()), (Some(true), Some(2)));
+    let current = app.get(&format!("/api/v1/planned-users/{id}/usage")).bearer(&finance).send().await;
+    assert_eq!(current.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(current.body["items"][0]["volume_m3"], 99_500);
+    let all =
+        app.get(&format!("/api/v1/usage?planned_user_id={id}&include_superseded=true")).bearer(&finance).send().await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2, "{}", all.text);
+
+    // The platform pushes usage; it may not overwrite what staff entered.
+    let platform = app.token(&[Role::Platform]);
+    let pushed = report(&app, &platform, id, &format!("{y}-04"), 101_000).await;
+    assert_eq!(pushed.status, 201, "{}", pushed.text);
+    assert_eq!(pushed.body["source"], "platform");
+    report(&app, &platform, id, &format!("{y}-03"), 1).await.assert_problem(409, "staff_reading_protected");
+    // A month in the future is refused.
+    let next = today() + chrono::Months::new(1);
+    let future = report(&app, &o.saving, id, &format!("{}-{:02}", next.year(), next.month()), 1).await;
+    future.assert_problem(400, "validation_failed");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM planned_usage"), 3);
+
+    // Lists filter; the water user cannot be removed while it is a planned user.
+    let by_cat =
+        app.get("/api/v1/planned-users?category=non_residential&include_total=true").bearer(&finance).send().await;
+    assert_eq!(by_cat.body["total"], 1, "{}", by_cat.text);
+    let other = app.get("/api/v1/planned-users?category=self_supplied").bearer(&finance).send().await;
+    assert!(other.body["items"].as_array().unwrap().is_empty());
+    let by_name = app.get(&format!("/api/v1/planned-users?q={}", enc("天岛湖"))).bearer(&finance).send().await;
+    assert_eq!(by_name.body["items"][0]["id"], id);
+    let with_plan = app.get(&format!("/api/v1/planned-users?year={y}&has_plan=true")).bearer(&finance).send().await;
+    assert_eq!(with_plan.body["items"].as_array().unwrap().len(), 1);
+    let without = app.get(&format!("/api/v1/planned-users?year={y}&has_plan=false")).bearer(&finance).send().await;
+    assert!(without.body["items"].as_array().unwrap().is_empty());
+    let plans = app.get(&format!("/api/v1/plans?year={y}")).bearer(&finance).send().await;
+    assert_eq!(plans.body["items"][0]["annual_m3"], 1_200_011);
+    let removed = app.delete(&format!("/api/v1/water-users/{wu}")).bearer(&o.saving).send().await;
+    removed.assert_problem(409, "referenced");
+
+    // Audited, and in the change feed under its own entity types, each change with the record as GET shows it.
+    for action in ["planned_user_created", "plan_issued", "usage_recorded", "usage_superseded", "usage_corrected"] {
+        assert!(
+            app.count(&format!("SELECT COUNT(*) AS n FROM audit_events WHERE action = '{action}'")) >= 1,
+            "{action}"
+        );
+    }
+    let feed = whole_feed(&app, "planned_user,plan,usage").await;
+    let count = |t: &str| feed.iter().filter(|i| i["entity_type"] == t).count();
+    assert_eq!((count("planned_user"), count("plan"), count("usage")), (1, 1, 4));
+    let last_usage = feed.iter().rev().find(|i| i["entity_type"] == "usage").unwrap();
+    assert_eq!(last_usage["data"]["source"], "platform");
+    assert_eq!(last_usage["entity_id"], pushed.body["id"]);
+}
+
+async fn plans_must_add_up_and_adjustments_keep_history(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let wu = water_user(&app, &o, "赤水市红岩纸业有限公司", 302).await;
+    let pu = planned_user(&app, &o, &wu).await;
+    let id = pu["id"].as_str().unwrap();
+
+    let mut months = vec![10_000; 12];
+    let short = issue(&app, &o, id, json!({"year": y, "annual_m3": 120_001, "monthly_m3": months})).await;
+    short.assert_problem(400, "validation_failed");
+    assert_eq!(short.body["errors"][0]["field"], "monthly_m3", "{}", short.text);
+    let eleven = issue(&app, &o, id, json!({"year": y, "annual_m3": 110_000, "monthly_m3": vec![10_000; 11]})).await;
+    eleven.assert_problem(400, "validation_failed");
+    issue(&app, &o, id, json!({"year": 1999, "annual_m3": 0})).await.assert_problem(400, "validation_failed");
+    issue(&app, &o, id, json!({"year": y, "annual_m3": -1})).await.assert_problem(400, "validation_failed");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM plans"), 0);
+
+    months[6] = 20_000;
+    let plan = issue(
+        &app,
+        &o,
+        id,
+        json!({"year": y, "annual_m3": 130_000, "monthly_m3": months, "effective_date": format!("{y}-01-05")}),
+    )
+    .await;
+    assert_eq!(plan.status, 201, "{}", plan.text);
+    assert_eq!(plan.body["issued_on"], format!("{y}-01-05"));
+    issue(&app, &o, id, json!({"year": y, "annual_m3": 1})).await.assert_problem(409, "conflict");
+    let plan_id = plan.body["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/plans/{plan_id}/adjust");
+
+    // An adjustment needs If-Match and a reason.
+    let body =
+        json!({"annual_m3": 150_000, "reason": "新增生产线，经审核调增", "effective_date": format!("{y}-06-30")});
+    app.post(&path).bearer(&o.saving).json(&body).send().await.assert_problem(428, "precondition_required");
+    let no_reason = app
+        .post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&json!({"annual_m3": 1, "reason": " "}))
+        .send()
+        .await;
+    no_reason.assert_problem(400, "validation_failed");
+    let early = json!({"annual_m3": 150_000, "reason": "调增", "effective_date": format!("{y}-01-01")});
+    app.post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&early)
+        .send()
+        .await
+        .assert_problem(409, "effective_date_out_of_order");
+    let wrong = json!({"monthly_m3": vec![1; 12], "reason": "调减"});
+    app.post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&wrong)
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
+    let adjusted = app.post(&path).bearer(&o.saving).header("if-match", "\"1\"").json(&body).send().await;
+    assert_eq!(adjusted.status, 200, "{}", adjusted.text);
+    assert_eq!(adjusted.body["status"], "adjusted");
+    assert_eq!(adjusted.body["annual_m3"], 150_000);
+    assert_eq!(adjusted.body["monthly_m3"][11], 12_500);
+    assert_eq!(adjusted.body["adjusted_on"], format!("{y}-06-30"));
+    assert_eq!(adjusted.header("etag").unwrap(), "\"2\"");
+    // The same ETag again is stale.
+    app.post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&body)
+        .send()
+        .await
+        .assert_problem(412, "precondition_failed");
+
+    // Changing only the months keeps the annual figure.
+    let mut moved = vec![12_500; 12];
+    moved[0] = 2_500;
+    moved[11] = 22_500;
+    let shifted = app
+        .post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"2\"")
+        .json(&json!({"monthly_m3": moved, "reason": "季节性调整"}))
+        .send()
+        .await;
+    assert_eq!(shifted.status, 200, "{}", shifted.text);
+    assert_eq!(shifted.body["annual_m3"], 150_000);
+
+    let history = app.get(&format!("/api/v1/plans/{plan_id}/history")).bearer(&o.saving).send().await;
+    let items = history.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["issued", "adjusted", "adjusted"], "{}", history.text);
+    assert_eq!(items[1]["reason"], "新增生产线，经审核调增");
+    assert_eq!(items[1]["effective_date"], format!("{y}-06-30"));
+    let changed: Vec<&str> =
+        items[1]["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    assert!(changed.contains(&"annual_m3") && changed.contains(&"status"), "{changed:?}");
+    assert_eq!(app.count(&format!("SELECT version AS n FROM plans WHERE id = '{plan_id}'")), 3);
+}
+
+async fn inactive_users_and_missing_plans_are_refused(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let wu = water_user(&app, &o, "赤水市长江建筑工程有限公司", 303).await;
+    let pu = planned_user(&app, &o, &wu).await;
+    let id = pu["id"].as_str().unwrap();
+
+    // Usage in a year without a plan is refused.
+    report(&app, &o.saving, id, &format!("{y}-05"), 10).await.assert_problem(409, "no_plan");
+    assert_eq!(issue(&app, &o, id, json!({"year": y, "annual_m3": 1200})).await.status, 201);
+    report(&app, &o.saving, id, &format!("{}-12", y - 1), 10).await.assert_problem(409, "no_plan");
+    assert_eq!(report(&app, &o.saving, id, &format!("{y}-05"), 10).await.status, 201);
+
+    // Deactivated: no new plans, usage or adjustments.
+    let off = app
+        .patch(&format!("/api/v1/planned-users/{id}"))
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&json!({"active": false, "note": "停工"}))
+        .send()
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    assert_eq!(off.body["active"], false);
+    report(&app, &o.saving, id, &format!("{y}-06"), 10).await.assert_problem(409, "planned_user_inactive");
+    issue(&app, &o, id, json!({"year": y + 1, "annual_m3": 1})).await.assert_problem(409, "planned_user_inactive");
+    let plan_id = app.text(&format!("SELECT id AS t FROM plans WHERE planned_user_id = '{id}'")).unwrap();
+    let adj = app
+        .post(&format!("/api/v1/plans/{plan_id}/adjust"))
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&json!({"annual_m3": 1, "reason": "x"}))
+        .send()
+        .await;
+    adj.assert_problem(409, "planned_user_inactive");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM planned_usage"), 1);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM plans"), 1);
+    let listed = app.get("/api/v1/planned-users?active=false").bearer(&o.saving).send().await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    let history = app.get(&format!("/api/v1/planned-users/{id}/history")).bearer(&o.saving).send().await;
+    assert_eq!(history.body["items"][1]["action"], "updated", "{}", history.text);
+}
+
+async fn coverage_counts_active_users_with_a_plan(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let reader = app.token(&[Role::Leader]);
+    let empty = app.get(&format!("/api/v1/planned-use/coverage?year={y}")).bearer(&reader).send().await;
+    assert_eq!(empty.body, json!({"year": y, "registered": 0, "with_plan": 0, "coverage_pct": null}));
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let wu = water_user(&app, &o, &format!("赤水市用水单位{n}"), 310 + n).await;
+        ids.push(planned_user(&app, &o, &wu).await["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(issue(&app, &o, &ids[0], json!({"year": y, "annual_m3": 1})).await.status, 201);
+    assert_eq!(issue(&app, &o, &ids[1], json!({"year": y + 1, "annual_m3": 1})).await.status, 201);
+    let c = app.get(&format!("/api/v1/planned-use/coverage?year={y}")).bearer(&reader).send().await;
+    assert_eq!(c.body, json!({"year": y, "registered": 3, "with_plan": 1, "coverage_pct": "33.3"}));
+    // An inactive user no longer counts.
+    let off = app
+        .patch(&format!("/api/v1/planned-users/{}", ids[2]))
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let c = app.get(&format!("/api/v1/planned-use/coverage?year={y}")).bearer(&reader).send().await;
+    assert_eq!(c.body["coverage_pct"], "50.0");
+    app.get("/api/v1/planned-use/coverage").bearer(&reader).send().await.assert_problem(400, "validation_failed");
+    app.get("/api/v1/planned-use/coverage?year=1800")
+        .bearer(&reader)
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
+}
+
+async fn plans_and_reports_fired_together_land_once(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let wu = water_user(&app, &o, "赤水市竹业有限公司", 320).await;
+    let pu = planned_user(&app, &o, &wu).await;
+    let id = pu["id"].as_str().unwrap();
+
+    // Eight clerks issue the same year's plan at once: one plan.
+    let issued = join_all((0..8).map(|i| issue(&app, &o, id, json!({"year": y, "annual_m3": 1200 + i})))).await;
+    let won: Vec<&Resp> = issued.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(won.len(), 1, "{:?}", issued.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(issued.iter().all(|r| r.status == 201 || r.status == 409));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM plans"), 1);
+    let plan_id = won[0].body["id"].as_str().unwrap().to_string();
+
+    // Eight adjustments with one ETag: one wins, the stored plan is the one answered.
+    let adjusted = join_all((0..8).map(|i| {
+        app.post(&format!("/api/v1/plans/{plan_id}/adjust"))
+            .bearer(&o.saving)
+            .header("if-match", "\"1\"")
+            .json(&json!({"annual_m3": 2400 + i, "reason": format!("调整{i}")}))
+            .send()
+    }))
+    .await;
+    let ok: Vec<&Resp> = adjusted.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 1, "{:?}", adjusted.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert!(adjusted.iter().all(|r| r.status == 200 || r.status == 412));
+    let stored = app.count(&format!("SELECT annual_m3 AS n FROM plans WHERE id = '{plan_id}'"));
+    assert_eq!(ok[0].body["annual_m3"].as_i64(), Some(stored));
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE entity_id = '{plan_id}' AND action = 'plan_adjusted'"
+        )),
+        1
+    );
+
+    // Eight first reports of one month at once: one current record, the rest are told to retry.
+    let month = format!("{y}-02");
+    let reports = join_all((0..8).map(|i| report(&app, &o.saving, id, &month, 100 + i))).await;
+    assert!(
+        reports.iter().all(|r| r.status == 201 || r.status == 409),
+        "{:?}",
+        reports.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM planned_usage WHERE superseded = false"), 1);
+    let revisions = app.count("SELECT COUNT(*) AS n FROM planned_usage");
+    let created = reports.iter().filter(|r| r.status == 201).count() as i64;
+    assert_eq!(revisions, created, "every 201 is a stored revision, nothing else");
+    assert_eq!(
+        app.count("SELECT COUNT(*) AS n FROM audit_events WHERE entity_type = 'usage'"),
+        2 * created - 1,
+        "one event for the first, two for each correction"
+    );
+}
