@@ -155,6 +155,15 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_WATER_RESOURCE_TAX_FROM", default_value = "2024-12-01", value_parser = date, global = true)]
     pub water_resource_tax_from: chrono::NaiveDate,
 
+    /// Planned use: a planned user whose recorded usage in a year reached this many m³ is on the next year's
+    /// key-monitoring list (重点监控用水单位).
+    #[arg(long, env = "SHUIWU_KEY_MONITORING_M3", default_value_t = 100_000, global = true)]
+    pub key_monitoring_m3: i64,
+
+    /// Planned use: a quarter more than this many percent over its planned quantity raises an early warning.
+    #[arg(long, env = "SHUIWU_PLAN_WARNING_PCT", default_value_t = 10, global = true)]
+    pub plan_warning_pct: u32,
+
     #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 }
@@ -174,6 +183,12 @@ impl Settings {
             return Err("SHUIWU_REFRESH_TOKEN_TTL must be between 1s and 30 days".into());
         }
         self.daily_late_fee_rate()?;
+        if !(0..=crate::domain::MAX_VOLUME_M3).contains(&self.key_monitoring_m3) {
+            return Err("SHUIWU_KEY_MONITORING_M3 must be a volume in m³ between 0 and 10^12".into());
+        }
+        if self.plan_warning_pct > 10_000 {
+            return Err("SHUIWU_PLAN_WARNING_PCT must be a percentage between 0 and 10000".into());
+        }
         if chrono::Datelike::day(&self.water_resource_tax_from) != 1 {
             return Err("SHUIWU_WATER_RESOURCE_TAX_FROM must be the first day of a month (e.g. 2024-12-01)".into());
         }

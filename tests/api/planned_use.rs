@@ -15,6 +15,7 @@ on_both_databases!(
     inactive_users_and_missing_plans_are_refused,
     coverage_counts_active_users_with_a_plan,
     plans_and_reports_fired_together_land_once,
+    warnings_and_the_key_monitoring_list,
 );
 
 struct Office {
@@ -410,4 +411,95 @@ async fn plans_and_reports_fired_together_land_once(app: TestApp) {
         2 * created - 1,
         "one event for the first, two for each correction"
     );
+}
+
+async fn warnings_and_the_key_monitoring_list(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let reader = app.token(&[Role::Platform]);
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let wu = water_user(&app, &o, &format!("赤水市重点用水单位{n}"), 330 + n).await;
+        ids.push(planned_user(&app, &o, &wu).await["id"].as_str().unwrap().to_string());
+    }
+    // Quarter 1 plans 300 m³ for the first three; the fourth has a plan of nothing.
+    for (i, id) in ids.iter().enumerate() {
+        let annual = if i == 3 { 0 } else { 1200 };
+        assert_eq!(issue(&app, &o, id, json!({"year": y, "annual_m3": annual})).await.status, 201);
+    }
+    // Exactly 10 % over is no warning; 331 m³ is; anything against a plan of nothing is.
+    for (id, month, v) in [(0, 1, 110), (0, 2, 110), (0, 3, 110), (1, 1, 300), (1, 3, 31), (2, 2, 100), (3, 3, 5)] {
+        assert_eq!(report(&app, &o.saving, &ids[id], &format!("{y}-{month:02}"), v).await.status, 201);
+    }
+    let w =
+        app.get(&format!("/api/v1/planned-use/warnings?period={y}-Q1&include_total=true")).bearer(&reader).send().await;
+    assert_eq!(w.status, 200, "{}", w.text);
+    assert_eq!(w.body["total"], 2, "{}", w.text);
+    let items = w.body["items"].as_array().unwrap();
+    assert_eq!(items[0]["planned_user_id"], ids[1].as_str());
+    assert_eq!((items[0]["planned_m3"].as_i64(), items[0]["used_m3"].as_i64()), (Some(300), Some(331)));
+    assert_eq!((items[0]["over_m3"].as_i64(), items[0]["over_pct"].as_str()), (Some(31), Some("10.3")));
+    assert_eq!(items[0]["water_user_name"], "赤水市重点用水单位1");
+    assert_eq!(items[1]["planned_user_id"], ids[3].as_str());
+    assert_eq!(items[1]["over_pct"], Value::Null);
+    // Paged one at a time, the same two.
+    let first = app.get(&format!("/api/v1/planned-use/warnings?period={y}-Q1&limit=1")).bearer(&reader).send().await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = app
+        .get(&format!("/api/v1/planned-use/warnings?period={y}-Q1&limit=1&cursor={cursor}"))
+        .bearer(&reader)
+        .send()
+        .await;
+    assert_eq!(first.body["items"][0]["planned_user_id"], ids[1].as_str());
+    assert_eq!(second.body["items"][0]["planned_user_id"], ids[3].as_str());
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    // A correction counts, not the reading it replaced.
+    assert_eq!(report(&app, &o.saving, &ids[1], &format!("{y}-03"), 30).await.status, 201);
+    let w = app.get(&format!("/api/v1/planned-use/warnings?period={y}-Q1")).bearer(&reader).send().await;
+    assert_eq!(w.body["items"].as_array().unwrap().len(), 1, "{}", w.text);
+    // Another quarter has none; a bad period is refused.
+    let q2 = app.get(&format!("/api/v1/planned-use/warnings?period={y}-Q2")).bearer(&reader).send().await;
+    assert!(q2.body["items"].as_array().unwrap().is_empty());
+    app.get("/api/v1/planned-use/warnings?period=2025-Q5")
+        .bearer(&reader)
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
+    app.get("/api/v1/planned-use/warnings").bearer(&reader).send().await.assert_problem(400, "validation_failed");
+
+    // The key-monitoring list for y + 1 comes from the usage of y: 100 000 m³ or more.
+    for (id, months) in [(0, [60_000, 40_000]), (1, [60_000, 39_000]), (2, [100_000, 1])] {
+        for (m, v) in [5, 6].iter().zip(months) {
+            assert_eq!(report(&app, &o.saving, &ids[id], &format!("{y}-{m:02}"), v).await.status, 201);
+        }
+    }
+    let k = app
+        .get(&format!("/api/v1/planned-use/key-monitoring?year={}&include_total=true", y + 1))
+        .bearer(&reader)
+        .send()
+        .await;
+    assert_eq!(k.status, 200, "{}", k.text);
+    let listed: Vec<&str> =
+        k.body["items"].as_array().unwrap().iter().map(|i| i["planned_user_id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [ids[0].as_str(), ids[2].as_str()], "{}", k.text);
+    assert_eq!(k.body["total"], 2);
+    assert_eq!(k.body["items"][0]["usage_m3"], 100_330);
+    assert_eq!(
+        (k.body["items"][0]["year"].as_i64(), k.body["items"][0]["basis_year"].as_i64()),
+        (Some(i64::from(y + 1)), Some(i64::from(y)))
+    );
+    // An inactive user leaves the list.
+    let off = app
+        .patch(&format!("/api/v1/planned-users/{}", ids[2]))
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(off.status, 200, "{}", off.text);
+    let k = app.get(&format!("/api/v1/planned-use/key-monitoring?year={}", y + 1)).bearer(&reader).send().await;
+    assert_eq!(k.body["items"].as_array().unwrap().len(), 1);
+    let none = app.get(&format!("/api/v1/planned-use/key-monitoring?year={y}")).bearer(&reader).send().await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+    app.get("/api/v1/planned-use/key-monitoring").bearer(&reader).send().await.assert_problem(400, "validation_failed");
 }
