@@ -38,6 +38,7 @@ crate::text_enum! {
         PlannedUser = ("planned_user", "计划用水户"),
         Plan = ("plan", "用水计划"),
         Usage = ("usage", "实际用水量"),
+        SurchargeTiers = ("surcharge_tiers", "超计划累进加价标准"),
         Inspection = ("inspection", "巡查"),
         Rectification = ("rectification", "整改"),
         Evidence = ("evidence", "证据"),

@@ -329,6 +329,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    surcharge_tiers (id) {
+        id -> Text,
+        tiers -> Text,
+        category_prices -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::joinable!(fee_assessments -> water_users (payer_id));
@@ -359,4 +370,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     planned_users,
     plans,
     planned_usage,
+    surcharge_tiers,
 );

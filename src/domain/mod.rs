@@ -74,7 +74,7 @@ pub fn enum_schema(doc: &str, values: &[(&str, &str)]) -> utoipa::openapi::RefOr
 macro_rules! text_enum {
     ($(#[doc = $doc:expr])* $vis:vis enum $name:ident { $($variant:ident = ($text:literal, $zh:literal)),+ $(,)? }) => {
         $(#[doc = $doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         $vis enum $name {
             $(#[doc = $zh] #[serde(rename = $text)] $variant),+
         }

@@ -19,6 +19,17 @@ pub struct Tier {
     pub multiplier: Decimal,
 }
 
+/// A multiplier as written (`"1"`, `"1.5"`, `"2.25"`): more than 0, at most 100, at most 4 decimals; plain digits.
+pub fn parse_multiplier(s: &str) -> Option<Decimal> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || int.len() > 3 || !digits(int) || !digits(frac) || frac.len() > 4 || s.ends_with('.') {
+        return None;
+    }
+    let d: Decimal = s.parse().ok()?;
+    (d > Decimal::ZERO && d <= Decimal::ONE_HUNDRED).then(|| d.normalize())
+}
+
 /// The default tiers: ≤ 20 % over ×1, 20–40 % ×2, over 40 % ×3.
 pub fn default_tiers() -> Vec<Tier> {
     vec![
@@ -179,6 +190,15 @@ mod tests {
     }
 
     #[test]
+    fn multipliers_are_plain_decimals() {
+        assert_eq!(parse_multiplier("1.50"), Some(Decimal::new(15, 1)));
+        assert_eq!(parse_multiplier("2"), Some(Decimal::TWO));
+        for bad in ["0", "-1", "1e2", "1.", ".5", "101", "1.23456", " 1", ""] {
+            assert_eq!(parse_multiplier(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn tier_tables_are_checked() {
         assert_eq!(check_tiers(&default_tiers()), Ok(()));
         let mut gap = default_tiers();
@@ -218,8 +238,27 @@ mod tests {
             let p = Rate::parse(&Decimal::new(rate, 4).to_string()).unwrap();
             let s = surcharge(planned, used, p, &t).unwrap();
             prop_assert_eq!(s.bands.iter().map(|b| b.volume_m3).sum::<i64>(), s.excess_m3);
-            let exact: Decimal = s.bands.iter().map(|b| b.amount_yuan).sum();
-            prop_assert_eq!(Some(s.amount_fen), round_fen(exact));
+        }
+
+        /// Against a reference that prices the excess one cubic metre at a time: the k-th m³ over the plan lies
+        /// `k / plan` over it and pays the multiplier of the tier that holds that share (a tier's upper edge counts
+        /// in it); the yuan are summed exactly and rounded once.
+        #[test]
+        fn each_cubic_metre_pays_its_own_tier(planned in 0i64..=3_000, used in 0i64..=9_000, rate in 0i64..=100_000,
+                                              t in tiers()) {
+            let p = Rate::parse(&Decimal::new(rate, 4).to_string()).unwrap();
+            let s = surcharge(planned, used, p, &t).unwrap();
+            let mut yuan = Decimal::ZERO;
+            for k in 1..=(used - planned).max(0) {
+                // k m³ over is k × 100 / planned percent over: within a tier when k × 100 ≤ planned × to (rounded
+                // up to whole m³, as the edges are).
+                let tier = t
+                    .iter()
+                    .find(|tier| tier.over_pct_to.is_none_or(|to| k * 100 <= (planned * i64::from(to) + 99) / 100 * 100))
+                    .unwrap();
+                yuan += p.decimal() * tier.multiplier;
+            }
+            prop_assert_eq!(Some(s.amount_fen), round_fen(yuan));
         }
 
         #[test]

@@ -8,6 +8,7 @@ pub mod monitoring;
 pub mod plan_routes;
 pub mod routes;
 pub mod rules;
+pub mod tiers;
 pub mod usage_routes;
 
 use std::collections::HashMap;

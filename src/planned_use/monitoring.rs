@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use actix_web::{get, web, HttpResponse};
+use chrono::Datelike;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use serde::{Deserialize, Serialize};
@@ -93,9 +94,9 @@ async fn warnings(
     let quarter =
         Quarter::parse(query.filter.period.trim()).ok_or_else(|| ApiError::invalid("period", Msg::QuarterFormat))?;
     let [first, _, last] = quarter.months();
-    let year = first.first_day().format("%Y").to_string().parse::<i32>().unwrap_or_default();
+    let year = first.first_day().year();
     let (m1, m3) = (first.to_string(), last.to_string());
-    let first_month = first.first_day().format("%m").to_string().parse::<u32>().unwrap_or(1);
+    let first_month = first.first_day().month();
     let threshold_pct = i128::from(state.settings.plan_warning_pct);
     let page = state
         .db

@@ -2,12 +2,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
+use chrono::Datelike;
 use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::rules::{monthly_quantities, YEARS};
+use super::rules::{monthly_quantities, respread, YEARS};
 use super::{find_plan, find_user, plan_of, require_active, user_for_child, Plan, PlanRow, PlanStatus};
 use super::{PlannedUseRead, PlannedUseWrite};
 use crate::audit::history::{of_record as record_history, HistoryEntry};
@@ -49,7 +50,9 @@ pub struct NewPlan {
 pub struct PlanAdjustment {
     /// The new annual quantity (default: unchanged).
     pub annual_m3: Option<i64>,
-    /// The new months, adding up to the annual quantity; omitted with a new `annual_m3`: split evenly.
+    /// The new months, adding up to the annual quantity. Omitted with a new `annual_m3`: the months before the
+    /// adjustment's month keep their quantities and the rest is spread evenly over the months to come (remainder in
+    /// December); required once the plan year is over.
     pub monthly_m3: Option<Vec<i64>>,
     /// Why (required).
     pub reason: String,
@@ -179,14 +182,28 @@ async fn adjust(
                 let last_step = before.adjusted_on.unwrap_or(before.issued_on);
                 let on = effective_date(plain(b.effective_date), Some(last_step), today)?;
                 let annual = b.annual_m3.unwrap_or(before.annual_m3);
-                let monthly = match (&b.monthly_m3, b.annual_m3) {
-                    (Some(m), _) => Some(m.clone()),
-                    (None, Some(_)) => None,
-                    (None, None) => Some(before.months().to_vec()),
-                };
                 let mut c = Checks::new();
-                let months = quantities(&mut c, annual, monthly.as_deref());
+                let months = match (&b.monthly_m3, b.annual_m3) {
+                    (Some(m), _) => quantities(&mut c, annual, Some(m)),
+                    // A new annual figure alone: the months passed by the adjustment's date keep their quantities,
+                    // the rest is spread over the months to come.
+                    (None, Some(a)) => {
+                        let from = match on.year().cmp(&before.year) {
+                            std::cmp::Ordering::Less => 1,
+                            std::cmp::Ordering::Equal => on.month(),
+                            std::cmp::Ordering::Greater => 13,
+                        };
+                        respread(&before.months(), a, from).unwrap_or_else(|m| {
+                            c.fail(if matches!(m, Msg::MonthsRequired) { "monthly_m3" } else { "annual_m3" }, m);
+                            [0; 12]
+                        })
+                    }
+                    (None, None) => before.months(),
+                };
                 c.finish()?;
+                if annual == before.annual_m3 && months == before.months() {
+                    return Err(ApiError::invalid("annual_m3", Msg::NoChange));
+                }
                 let mut after = before.clone();
                 after.annual_m3 = annual;
                 after.monthly_m3 = months_json(&months);

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -296,8 +297,8 @@ pub struct Coverage {
     pub registered: i64,
     /// Of them, those with a plan for the year.
     pub with_plan: i64,
-    /// `with_plan / registered` in percent with one decimal (half-up); null when there are none registered.
-    pub coverage_pct: Option<String>,
+    /// `with_plan / registered` in percent with one decimal (half-up); `"0.0"` when none are registered.
+    pub coverage_pct: String,
 }
 
 /// 计划覆盖率 — How many active planned users have a plan for a year.
@@ -315,13 +316,22 @@ async fn coverage(
     let body = state
         .db
         .run(move |conn| {
-            let active = || pu::table.filter(pu::active.eq(true));
-            let registered: i64 = active().count().get_result(conn)?;
-            let with_plan: i64 = active()
-                .filter(pu::id.eq_any(plans::table.filter(plans::year.eq(year)).select(plans::planned_user_id)))
-                .count()
-                .get_result(conn)?;
-            Ok(Coverage { year, registered, with_plan, coverage_pct: percent_1dp(with_plan, registered) })
+            // One statement, so both counts see the same snapshot (with_plan never exceeds registered).
+            #[derive(QueryableByName)]
+            struct Counts {
+                #[diesel(sql_type = BigInt)]
+                registered: i64,
+                #[diesel(sql_type = BigInt)]
+                with_plan: i64,
+            }
+            let Counts { registered, with_plan } = diesel::sql_query(
+                "SELECT COUNT(*) AS registered, COUNT(p.id) AS with_plan FROM planned_users u \
+                 LEFT JOIN plans p ON p.planned_user_id = u.id AND p.year = $1 WHERE u.active = TRUE",
+            )
+            .bind::<Integer, _>(year)
+            .get_result(conn)?;
+            let coverage_pct = percent_1dp(with_plan, registered).unwrap_or_else(|| "0.0".into());
+            Ok(Coverage { year, registered, with_plan, coverage_pct })
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))

@@ -31,9 +31,33 @@ pub fn monthly_quantities(annual: i64, monthly: Option<&[i64]>) -> Result<[i64; 
     Ok(months)
 }
 
-/// The planned quantity of months `first ..= last` (1-based) of a plan.
+/// The planned quantity of months `first ..= last` (1-based, clamped to 1 ..= 12) of a plan.
 pub fn planned_for(months: &[i64; 12], first: u32, last: u32) -> i64 {
-    months[(first as usize - 1)..(last as usize)].iter().sum()
+    let (first, last) = (first.clamp(1, 12) as usize, last.clamp(1, 12) as usize);
+    months.get(first - 1..last).map_or(0, |m| m.iter().sum())
+}
+
+/// A new annual quantity spread from month `from` (1-based) on: the months before keep their planned quantities
+/// (they have passed), the rest of `annual` is split evenly over the remaining months, the remainder in December.
+/// Refused when the months kept already exceed `annual`, or when none remain (`from` after December).
+pub fn respread(months: &[i64; 12], annual: i64, from: u32) -> Result<[i64; 12], Msg> {
+    let from = from.max(1) as usize;
+    if from > 12 {
+        return Err(Msg::MonthsRequired);
+    }
+    let kept: i64 = months[..from - 1].iter().sum();
+    let rest = annual - kept;
+    if rest < 0 {
+        return Err(Msg::BelowElapsed { elapsed: kept });
+    }
+    let remaining = (13 - from) as i64;
+    let mut out = *months;
+    let each = rest / remaining;
+    for m in out.iter_mut().skip(from - 1) {
+        *m = each;
+    }
+    out[11] += rest - each * remaining;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -66,11 +90,23 @@ mod tests {
     }
 
     #[test]
+    fn a_mid_year_change_keeps_the_months_passed() {
+        let months = [100; 12];
+        // From July: 600 kept, 900 over six months.
+        assert_eq!(respread(&months, 1_500, 7), Ok([100, 100, 100, 100, 100, 100, 150, 150, 150, 150, 150, 150]));
+        assert_eq!(respread(&months, 1_201, 1).map(|m| m[11]), Ok(101));
+        assert_eq!(respread(&months, 500, 7), Err(Msg::BelowElapsed { elapsed: 600 }));
+        assert_eq!(respread(&months, 500, 13), Err(Msg::MonthsRequired));
+    }
+
+    #[test]
     fn quarters_of_a_plan() {
         let months = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
         assert_eq!(planned_for(&months, 1, 3), 6);
         assert_eq!(planned_for(&months, 10, 12), 33);
         assert_eq!(planned_for(&months, 1, 12), 78);
+        assert_eq!(planned_for(&months, 0, 14), 78);
+        assert_eq!(planned_for(&months, 5, 3), 0);
     }
 
     proptest! {
@@ -80,6 +116,19 @@ mod tests {
             prop_assert_eq!(months.iter().sum::<i64>(), annual);
             prop_assert!(months[..11].iter().all(|m| *m == months[0]));
             prop_assert!(months[11] >= months[0] && months[11] - months[0] < 12);
+        }
+
+        #[test]
+        fn a_respread_adds_up_and_keeps_the_past(annual in 0..=1_000_000_000i64, from in 1u32..=12,
+                                                 old in proptest::array::uniform12(0..=1_000_000i64)) {
+            match respread(&old, annual, from) {
+                Ok(new) => {
+                    prop_assert_eq!(new.iter().sum::<i64>(), annual);
+                    prop_assert_eq!(&new[..from as usize - 1], &old[..from as usize - 1]);
+                    prop_assert!(new.iter().all(|m| *m >= 0));
+                }
+                Err(_) => prop_assert!(old[..from as usize - 1].iter().sum::<i64>() > annual),
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
+use chrono::Datelike;
 use diesel::prelude::*;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -97,7 +98,7 @@ async fn record(
             let user = user_for_child(conn, &user_id)?.ok_or(ApiError::NotFound)?;
             if_match.check_if_present(user.version)?;
             require_active(&user)?;
-            let year = month.first_day().format("%Y").to_string().parse::<i32>().unwrap_or_default();
+            let year = month.first_day().year();
             if plan_of(conn, &user_id, year)?.is_none() {
                 return Err(ApiError::conflict(ErrorCode::NoPlan, Msg::NoPlanForYear(year)));
             }

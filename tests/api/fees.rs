@@ -468,7 +468,25 @@ async fn payments_settle_late_fees_first_and_never_overpay(app: TestApp) {
     assert_eq!(first.body["outstanding_after_fen"], 2_600_000);
     assert_eq!(first.body["payer_name"], "赤水市化工有限公司");
     let location = first.header("location").unwrap();
-    assert_eq!(app.get(&location).bearer(&f.finance).send().await.body["receipt_no"], "R-1");
+    let stored = app.get(&location).bearer(&f.finance).send().await;
+    assert_eq!(stored.body["receipt_no"], "R-1");
+    // The audit trail keeps the payment as GET shows it, and the assessment after it with the payment counted.
+    let after: Value = serde_json::from_str(
+        &app.text(&format!(
+            "SELECT after_data AS t FROM audit_events WHERE action = 'fee_assessment_paid' AND entity_id = '{id}'"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let now = app.get(&path).bearer(&f.finance).send().await;
+    assert_eq!(after["paid_fen"], now.body["paid_fen"], "{after}");
+    assert_eq!((after["paid_fen"].as_i64(), after["status"].as_str()), (Some(1_000_000), Some("partially_paid")));
+    assert_eq!(after["version"], now.body["version"]);
+    let recorded: Value = serde_json::from_str(
+        &app.text("SELECT after_data AS t FROM audit_events WHERE action = 'payment_recorded'").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(recorded, stored.body);
     let part = app.get(&format!("{path}?as_of=2022-04-23")).bearer(&f.finance).send().await;
     assert_eq!(part.body["status"], "partially_paid");
     // 04-19..04-23 at 2‰ of 26 000 yuan = 5 × 52 = 260 yuan more: 620 in all, 360 paid.

@@ -16,6 +16,7 @@ on_both_databases!(
     coverage_counts_active_users_with_a_plan,
     plans_and_reports_fired_together_land_once,
     warnings_and_the_key_monitoring_list,
+    admin_keeps_the_surcharge_tiers,
 );
 
 struct Office {
@@ -232,6 +233,22 @@ async fn plans_must_add_up_and_adjustments_keep_history(app: TestApp) {
         .send()
         .await
         .assert_problem(409, "effective_date_out_of_order");
+    // Below what the months passed already planned; a year that is over needs its months; nothing changed.
+    let below = json!({"annual_m3": 10, "reason": "调减", "effective_date": format!("{y}-06-30")});
+    let r = app.post(&path).bearer(&o.saving).header("if-match", "\"1\"").json(&below).send().await;
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "annual_m3", "{}", r.text);
+    let late = json!({"annual_m3": 140_000, "reason": "年终调整"});
+    let r = app.post(&path).bearer(&o.saving).header("if-match", "\"1\"").json(&late).send().await;
+    assert_eq!(r.body["errors"][0]["field"], "monthly_m3", "{}", r.text);
+    let same = json!({"annual_m3": 130_000, "monthly_m3": months, "reason": "无变化"});
+    app.post(&path)
+        .bearer(&o.saving)
+        .header("if-match", "\"1\"")
+        .json(&same)
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
     let wrong = json!({"monthly_m3": vec![1; 12], "reason": "调减"});
     app.post(&path)
         .bearer(&o.saving)
@@ -244,7 +261,10 @@ async fn plans_must_add_up_and_adjustments_keep_history(app: TestApp) {
     assert_eq!(adjusted.status, 200, "{}", adjusted.text);
     assert_eq!(adjusted.body["status"], "adjusted");
     assert_eq!(adjusted.body["annual_m3"], 150_000);
-    assert_eq!(adjusted.body["monthly_m3"][11], 12_500);
+    // January to May keep their 10 000 m³; 100 000 m³ spread over June to December, the remainder in December.
+    assert_eq!(adjusted.body["monthly_m3"][4], 10_000);
+    assert_eq!(adjusted.body["monthly_m3"][5], 14_285);
+    assert_eq!(adjusted.body["monthly_m3"][11], 14_290);
     assert_eq!(adjusted.body["adjusted_on"], format!("{y}-06-30"));
     assert_eq!(adjusted.header("etag").unwrap(), "\"2\"");
     // The same ETag again is stale.
@@ -329,7 +349,7 @@ async fn coverage_counts_active_users_with_a_plan(app: TestApp) {
     let y = last_year();
     let reader = app.token(&[Role::Leader]);
     let empty = app.get(&format!("/api/v1/planned-use/coverage?year={y}")).bearer(&reader).send().await;
-    assert_eq!(empty.body, json!({"year": y, "registered": 0, "with_plan": 0, "coverage_pct": null}));
+    assert_eq!(empty.body, json!({"year": y, "registered": 0, "with_plan": 0, "coverage_pct": "0.0"}));
     let mut ids = Vec::new();
     for n in 0..3 {
         let wu = water_user(&app, &o, &format!("赤水市用水单位{n}"), 310 + n).await;
@@ -378,7 +398,8 @@ async fn plans_and_reports_fired_together_land_once(app: TestApp) {
         app.post(&format!("/api/v1/plans/{plan_id}/adjust"))
             .bearer(&o.saving)
             .header("if-match", "\"1\"")
-            .json(&json!({"annual_m3": 2400 + i, "reason": format!("调整{i}")}))
+            .json(&json!({"annual_m3": 2400 + i, "monthly_m3": [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200 + i],
+                          "reason": format!("调整{i}")}))
             .send()
     }))
     .await;
@@ -502,4 +523,73 @@ async fn warnings_and_the_key_monitoring_list(app: TestApp) {
     let none = app.get(&format!("/api/v1/planned-use/key-monitoring?year={y}")).bearer(&reader).send().await;
     assert!(none.body["items"].as_array().unwrap().is_empty());
     app.get("/api/v1/planned-use/key-monitoring").bearer(&reader).send().await.assert_problem(400, "validation_failed");
+}
+
+async fn admin_keeps_the_surcharge_tiers(app: TestApp) {
+    let admin = app.token_for("admin", &[Role::Admin]);
+    let reader = app.token(&[Role::Finance]);
+    let start = app.get("/api/v1/surcharge-tiers").bearer(&reader).send().await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    assert_eq!(
+        start.body["tiers"],
+        json!([{"over_pct_from": 0, "over_pct_to": 20, "multiplier": "1"},
+               {"over_pct_from": 20, "over_pct_to": 40, "multiplier": "2"},
+               {"over_pct_from": 40, "over_pct_to": null, "multiplier": "3"}])
+    );
+    assert_eq!(start.body["category_base_prices"], json!({}));
+    assert_eq!(start.etag(), "\"1\"");
+
+    // Weihai's tiers, and a base price for non-residential users.
+    let weihai = json!({"tiers": [{"over_pct_from": 0, "over_pct_to": 10, "multiplier": "1"},
+                                   {"over_pct_from": 10, "over_pct_to": 30, "multiplier": "2.0"},
+                                   {"over_pct_from": 30, "over_pct_to": null, "multiplier": "3"}],
+                        "category_base_prices": {"non_residential": "3.45"}});
+    let put = |body: Value, etag: Option<&str>| {
+        let mut r = app.request(awc::http::Method::PUT, "/api/v1/surcharge-tiers").bearer(&admin).json(&body);
+        if let Some(e) = etag {
+            r = r.header("if-match", e);
+        }
+        r.send()
+    };
+    put(weihai.clone(), None).await.assert_problem(428, "precondition_required");
+    let saving = app.token(&[Role::WaterSaving]);
+    let refused = app
+        .request(awc::http::Method::PUT, "/api/v1/surcharge-tiers")
+        .bearer(&saving)
+        .header("if-match", "\"1\"")
+        .json(&weihai)
+        .send()
+        .await;
+    refused.assert_problem(403, "forbidden");
+    // A gap, an open tier in the middle, a bad multiplier, a bad price: 400 naming the tier, nothing changed.
+    let mut gap = weihai.clone();
+    gap["tiers"][1]["over_pct_from"] = json!(15);
+    let r = put(gap, Some("\"1\"")).await;
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "tiers[1]", "{}", r.text);
+    let mut bad = weihai.clone();
+    bad["tiers"][2]["multiplier"] = json!("0");
+    let r = put(bad, Some("\"1\"")).await;
+    assert_eq!(r.body["errors"][0]["field"], "tiers[2].multiplier", "{}", r.text);
+    let mut closed = weihai.clone();
+    closed["tiers"][2]["over_pct_to"] = json!(100);
+    put(closed, Some("\"1\"")).await.assert_problem(400, "validation_failed");
+    let mut price = weihai.clone();
+    price["category_base_prices"]["non_residential"] = json!("3.45678");
+    put(price, Some("\"1\"")).await.assert_problem(400, "validation_failed");
+    put(json!({"tiers": [], "category_base_prices": {}}), Some("\"1\"")).await.assert_problem(400, "validation_failed");
+    assert_eq!(app.count("SELECT version AS n FROM surcharge_tiers"), 1);
+
+    let saved = put(weihai.clone(), Some("\"1\"")).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert_eq!(saved.body["tiers"][1]["multiplier"], "2");
+    assert_eq!(saved.body["category_base_prices"], json!({"non_residential": "3.4500"}));
+    assert_eq!(saved.etag(), "\"2\"");
+    put(weihai, Some("\"1\"")).await.assert_problem(412, "precondition_failed");
+    let now = app.get("/api/v1/surcharge-tiers").bearer(&reader).send().await;
+    assert_eq!(now.body["tiers"][0]["over_pct_to"], 10);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE entity_type = 'surcharge_tiers'"), 1);
+    let feed = whole_feed(&app, "surcharge_tiers").await;
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0]["data"]["tiers"][2]["over_pct_from"], 30);
 }

@@ -1,0 +1,2 @@
+DROP INDEX planned_usage_current;
+DROP TABLE surcharge_tiers;
