@@ -312,6 +312,30 @@ pub struct UsageRow {
     pub version: i64,
 }
 
+impl crate::write::revision::Revision for UsageRow {
+    const ENTITY: EntityType = EntityType::Usage;
+    const ACTION: &'static str = "usage";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn superseded(&self, now: NaiveDateTime) -> Self {
+        Self { superseded: true, version: self.version + 1, updated_at: now, ..self.clone() }
+    }
+
+    fn supersede(&self, conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+        use planned_usage as us;
+        diesel::update(us::table.find(&self.id).filter(us::superseded.eq(false)).filter(us::version.eq(self.version)))
+            .set((us::superseded.eq(true), us::updated_at.eq(now), us::version.eq(self.version + 1)))
+            .execute(conn)
+    }
+
+    fn insert(&self, conn: &mut DbConn) -> QueryResult<usize> {
+        diesel::insert_into(planned_usage::table).values(self).execute(conn)
+    }
+}
+
 /// 月实际用水量.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": "0193a0c4-0000-7000-8000-000000000501", "planned_user_id": "0193a0c4-0000-7000-8000-000000000301",

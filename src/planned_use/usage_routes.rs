@@ -11,8 +11,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{find_user, plan_of, require_active, user_for_child, PlannedUseRead, Source, Usage, UsageRow, UsageWrite};
-use crate::audit::{self, EntityType, Event};
-use crate::db::is_unique_violation;
 use crate::db::schema::planned_usage as us;
 use crate::domain::dates::Month;
 use crate::domain::text::Checks;
@@ -23,7 +21,7 @@ use crate::identity::Role;
 use crate::messages::Msg;
 use crate::security::Authorized;
 use crate::state::AppState;
-use crate::write::Reply;
+use crate::write::{revision, Reply};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(record).service(list_for_user).service(list).service(get_one);
@@ -113,22 +111,11 @@ async fn record(
                 return Err(ApiError::conflict(ErrorCode::StaffReadingProtected, Msg::StaffReading(period)));
             }
             let now = ctx.now.at;
-            if let Some(prev) = &previous {
-                // Only the revision read above, still current: a concurrent correction makes this one a conflict.
-                let replaced = diesel::update(
-                    us::table.find(&prev.id).filter(us::superseded.eq(false)).filter(us::version.eq(prev.version)),
-                )
-                .set((us::superseded.eq(true), us::updated_at.eq(now), us::version.eq(prev.version + 1)))
-                .execute(conn)?;
-                if replaced != 1 {
-                    return Err(ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport));
-                }
-            }
             let row = UsageRow {
                 id: crate::domain::new_id(),
                 planned_user_id: user_id.clone(),
                 period,
-                revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+                revision: revision::next_revision(previous.as_ref(), |p| p.revision),
                 superseded: false,
                 volume_m3: b.volume_m3,
                 source: source.as_str().into(),
@@ -138,39 +125,7 @@ async fn record(
                 updated_at: now,
                 version: 1,
             };
-            diesel::insert_into(us::table).values(&row).execute(conn).map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport)
-                } else {
-                    e.into()
-                }
-            })?;
-            let view = Usage::new(&row);
-            match &previous {
-                None => audit::record(
-                    conn,
-                    &ctx,
-                    Event::new("usage_recorded").entity(EntityType::Usage, &row.id).after(&view),
-                )?,
-                Some(prev) => {
-                    let old = Usage::new(prev);
-                    let mut replaced = old.clone();
-                    replaced.superseded = true;
-                    replaced.version += 1;
-                    replaced.updated_at = now;
-                    audit::record_all(
-                        conn,
-                        &ctx,
-                        [
-                            Event::new("usage_superseded")
-                                .entity(EntityType::Usage, &prev.id)
-                                .before(&old)
-                                .after(&replaced),
-                            Event::new("usage_corrected").entity(EntityType::Usage, &row.id).before(&old).after(&view),
-                        ],
-                    )?;
-                }
-            }
+            let view = revision::record(conn, &ctx, previous.as_ref(), &row, Usage::new)?;
             Ok(Reply::created(format!("/api/v1/usage/{}", row.id), row.version, &view))
         })
         .await

@@ -88,6 +88,38 @@ pub struct Withdrawal {
     pub version: i64,
 }
 
+impl crate::write::revision::Revision for WithdrawalRow {
+    const ENTITY: crate::audit::EntityType = crate::audit::EntityType::Withdrawal;
+    const ACTION: &'static str = "withdrawal";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn superseded(&self, now: NaiveDateTime) -> Self {
+        Self { superseded: true, version: self.version + 1, updated_at: now, ..self.clone() }
+    }
+
+    fn supersede(&self, conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<usize> {
+        diesel::update(
+            withdrawals::table
+                .find(&self.id)
+                .filter(withdrawals::superseded.eq(false))
+                .filter(withdrawals::version.eq(self.version)),
+        )
+        .set((
+            withdrawals::superseded.eq(true),
+            withdrawals::updated_at.eq(now),
+            withdrawals::version.eq(self.version + 1),
+        ))
+        .execute(conn)
+    }
+
+    fn insert(&self, conn: &mut DbConn) -> QueryResult<usize> {
+        diesel::insert_into(withdrawals::table).values(self).execute(conn)
+    }
+}
+
 impl Withdrawal {
     /// The record as the API shows it, with its permit's number beside the permit's id.
     pub fn new(r: &WithdrawalRow, permit_no: Option<String>) -> Self {

@@ -11,8 +11,6 @@ use super::{
     active_days, exceeds_capacity, permit_numbers, permit_with_current, volume_for, Method, Source, Withdrawal,
     WithdrawalRow,
 };
-use crate::audit::{self, EntityType, Event};
-use crate::db::is_unique_violation;
 use crate::db::schema::withdrawals as wd;
 use crate::domain::dates::Month;
 use crate::domain::text::Checks;
@@ -25,7 +23,7 @@ use crate::permits;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
-use crate::write::Reply;
+use crate::write::{revision, Reply};
 
 policy!(
     /// The sections that work with permits and fees, and the platform (docs/api.md: not legal, not field inspectors).
@@ -133,22 +131,11 @@ async fn record(
                 ));
             }
             let now = ctx.now.at;
-            if let Some(prev) = &previous {
-                // Only the revision read above, still current: a concurrent correction makes this one a conflict.
-                let replaced = diesel::update(
-                    wd::table.find(&prev.id).filter(wd::superseded.eq(false)).filter(wd::version.eq(prev.version)),
-                )
-                .set((wd::superseded.eq(true), wd::updated_at.eq(now), wd::version.eq(prev.version + 1)))
-                .execute(conn)?;
-                if replaced != 1 {
-                    return Err(ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport));
-                }
-            }
             let row = WithdrawalRow {
                 id: crate::domain::new_id(),
                 permit_id: permit_id.clone(),
                 period,
-                revision: previous.as_ref().map_or(1, |p| p.revision + 1),
+                revision: revision::next_revision(previous.as_ref(), |p| p.revision),
                 superseded: false,
                 volume_m3: volume,
                 method: b.method.as_str().into(),
@@ -160,42 +147,9 @@ async fn record(
                 source: source.as_str().into(),
                 over_capacity,
             };
-            diesel::insert_into(wd::table).values(&row).execute(conn).map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::conflict(ErrorCode::Conflict, Msg::ConcurrentReport)
-                } else {
-                    e.into()
-                }
+            let view = revision::record(conn, &ctx, previous.as_ref(), &row, |r| {
+                Withdrawal::new(r, permit.permit_no.clone())
             })?;
-            let view = Withdrawal::new(&row, permit.permit_no.clone());
-            match &previous {
-                None => audit::record(
-                    conn,
-                    &ctx,
-                    Event::new("withdrawal_recorded").entity(EntityType::Withdrawal, &row.id).after(&view),
-                )?,
-                Some(prev) => {
-                    let old = Withdrawal::new(prev, permit.permit_no.clone());
-                    let mut replaced = old.clone();
-                    replaced.superseded = true;
-                    replaced.version += 1;
-                    replaced.updated_at = now;
-                    audit::record_all(
-                        conn,
-                        &ctx,
-                        [
-                            Event::new("withdrawal_superseded")
-                                .entity(EntityType::Withdrawal, &prev.id)
-                                .before(&old)
-                                .after(&replaced),
-                            Event::new("withdrawal_corrected")
-                                .entity(EntityType::Withdrawal, &row.id)
-                                .before(&old)
-                                .after(&view),
-                        ],
-                    )?;
-                }
-            }
             Ok(Reply::created(format!("/api/v1/withdrawals/{}", row.id), row.version, &view))
         })
         .await

@@ -10,6 +10,7 @@
 
 pub mod idempotency;
 mod reply;
+pub mod revision;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::QueryResult;
