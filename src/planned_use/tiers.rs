@@ -60,12 +60,19 @@ impl Record for TiersRow {
     type View = SurchargeTiers;
 
     fn view(&self, _: &mut DbConn, _: &Now) -> QueryResult<SurchargeTiers> {
-        Ok(SurchargeTiers {
+        Ok(self.shown())
+    }
+}
+
+impl TiersRow {
+    /// The stored JSON as the API shows it (it was checked when written).
+    fn shown(&self) -> SurchargeTiers {
+        SurchargeTiers {
             tiers: serde_json::from_str(&self.tiers).unwrap_or_default(),
             category_base_prices: serde_json::from_str(&self.category_prices).unwrap_or_default(),
             updated_at: self.updated_at,
             version: self.version,
-        })
+        }
     }
 }
 
@@ -129,7 +136,7 @@ pub struct TiersInput {
 
 pub fn load(conn: &mut DbConn) -> QueryResult<SurchargeTiers> {
     let row: TiersRow = surcharge_tiers::table.find(ID).select(TiersRow::as_select()).first(conn)?;
-    row.view(conn, &crate::clock::Clock::system().now())
+    Ok(row.shown())
 }
 
 /// Checks the tiers of a request: each bad tier named by its position.
