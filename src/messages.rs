@@ -182,6 +182,9 @@ pub enum Msg {
     BelowElapsed { elapsed: i64 },
     MultiplierFormat,
     TiersContiguous,
+    YearOrPeriod,
+    SettlementNotEnded(NaiveDate),
+    SettledByOtherPeriod { year: i32, quarterly: bool },
     // Records.
     Duplicate,
     DuplicateCreditCode,
@@ -382,6 +385,14 @@ impl Msg {
             BelowElapsed { elapsed } => format!("不能低于已过月份的计划水量合计 {elapsed} 立方米"),
             MultiplierFormat => "加价倍数须为大于 0、不超过 100 的数，至多 4 位小数，以字符串表示（如 \"1.5\"）".into(),
             TiersContiguous => "各档须从超计划 0% 起依次衔接（上一档的止点为下一档的起点），末档不设上限".into(),
+            YearOrPeriod => "须给出 year（按年度结算）或 period（按季度结算，如 2026-Q1）之一".into(),
+            SettlementNotEnded(end) => format!("结算期间尚未结束（{end} 之后才能结算）"),
+            SettledByOtherPeriod { year, quarterly: true } => {
+                format!("{year} 年度已按季度结算超计划加价费，不能再按年度结算（否则重复计收）")
+            }
+            SettledByOtherPeriod { year, quarterly: false } => {
+                format!("{year} 年度已按年度结算超计划加价费，不能再按季度结算（否则重复计收）")
+            }
             Duplicate => "已存在相同的记录".into(),
             DuplicateCreditCode => "该统一社会信用代码已登记".into(),
             DuplicateZoneName => "已有同名分区".into(),
@@ -574,6 +585,14 @@ impl Msg {
             MultiplierFormat => "a multiplier is a decimal string above 0 and at most 100, with at most 4 decimals (e.g. \"1.5\")".into(),
             TiersContiguous => {
                 "tiers must run from 0 % over, each starting where the one before ends, the last open-ended".into()
+            }
+            YearOrPeriod => "give either year (settle a year) or period (settle a quarter, e.g. 2026-Q1)".into(),
+            SettlementNotEnded(end) => format!("the period has not ended (it can be settled after {end})"),
+            SettledByOtherPeriod { year, quarterly: true } => {
+                format!("{year} has been settled by quarter: settling the year as well would charge twice")
+            }
+            SettledByOtherPeriod { year, quarterly: false } => {
+                format!("{year} has been settled as a year: settling a quarter as well would charge twice")
             }
             Duplicate => "a record with these values already exists".into(),
             DuplicateCreditCode => "a water user with this credit code is already registered".into(),

@@ -109,6 +109,15 @@ fn has_param(op: &Map<String, Value>, location: &str, name: Option<&str>) -> boo
 /// everywhere. `complete` writes it before each property's and parameter's description (a test checks none is
 /// missing).
 const GLOSSARY: &[(&str, &str)] = &[
+    ("planned_users", "计划用水户数"),
+    ("over_plan", "超计划户数"),
+    ("created", "新建条数"),
+    ("incomplete", "用水量未报全的户数"),
+    ("differences", "差异明细"),
+    ("surcharge", "超计划累进加价计算明细"),
+    ("excess_m3", "超计划水量（立方米）"),
+    ("price_source", "基本水价来源"),
+    ("bands", "分段计算"),
     ("access_token", "访问令牌"),
     ("action", "操作"),
     ("active", "是否在用"),
@@ -271,7 +280,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("totals", "合计"),
     ("type", "问题类型"),
     ("unchanged", "未变条数"),
-    ("unpriced", "未能计价的取水许可"),
+    ("unpriced", "未能计价的对象（取水许可或计划用水户）"),
     ("unpriced_count", "未能计价数"),
     ("until", "截至日期"),
     ("updated_at", "更新时间"),

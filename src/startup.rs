@@ -46,6 +46,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::planned_use::usage_routes::routes)
             .configure(crate::planned_use::monitoring::routes)
             .configure(crate::planned_use::tiers::routes)
+            .configure(crate::planned_use::settle::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );

@@ -257,6 +257,8 @@ diesel::table! {
         zone_class -> Nullable<Text>,
         late_fee_rate -> Nullable<Text>,
         request_by -> Nullable<Text>,
+        planned_user_id -> Nullable<Text>,
+        surcharge -> Nullable<Text>,
     }
 }
 
@@ -344,6 +346,7 @@ diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::joinable!(fee_assessments -> water_users (payer_id));
 diesel::joinable!(fee_assessments -> permits (permit_id));
+diesel::joinable!(fee_assessments -> planned_users (planned_user_id));
 diesel::joinable!(payments -> fee_assessments (assessment_id));
 diesel::joinable!(planned_users -> water_users (water_user_id));
 diesel::joinable!(plans -> planned_users (planned_user_id));

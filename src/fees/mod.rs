@@ -4,6 +4,7 @@
 //!
 //! - `calc`: the exact arithmetic (amounts, late fees, how payments settle), property-tested;
 //! - `rates`: the rate table; `assess`: pricing a permit's months; `run`: the quarterly run, in batches;
+//! - `surcharge`: what an over-plan surcharge (made by planned use's settlements) keeps of its calculation;
 //! - `rules`: the state machine of an assessment; `view`: what `GET` shows (as of a date), totals;
 //! - `notice`: the printable payment notice (缴款通知书);
 //! - HTTP: `routes` (`/fee-assessments`), `payment_routes` (`…/payments`, `/payments`), `rate_routes` (`/fee-rates`).
@@ -17,6 +18,7 @@ pub mod rates;
 pub mod routes;
 pub mod rules;
 pub mod run;
+pub mod surcharge;
 pub mod view;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -129,6 +131,10 @@ pub struct AssessmentRow {
     pub late_fee_rate: Option<String>,
     /// Who asked for the pending request (the signature of the caller).
     pub request_by: Option<String>,
+    /// The planned-water user an over-plan surcharge charges.
+    pub planned_user_id: Option<String>,
+    /// JSON [`surcharge::SurchargeBasis`] of an over-plan surcharge.
+    pub surcharge: Option<String>,
 }
 
 crate::versioned_row!(AssessmentRow, fa);
@@ -148,6 +154,11 @@ impl AssessmentRow {
 
     pub fn lines(&self) -> Vec<calc::FeeLine> {
         serde_json::from_str(&self.lines).unwrap_or_default()
+    }
+
+    /// The calculation of an over-plan surcharge (None on fees and referrals).
+    pub fn surcharge(&self) -> Option<surcharge::SurchargeBasis> {
+        self.surcharge.as_deref().and_then(|s| serde_json::from_str(s).ok())
     }
 
     pub fn month_list(&self) -> Vec<String> {

@@ -49,18 +49,30 @@ tr.total td { font-weight: bold; }
 <h1 style="letter-spacing: 0.2em">{{ title }}</h1>
 <p class="number">编号：{{ notice_no }}</p>
 <p class="addressee">{{ payer_name }}：</p>
-<p class="lead">根据《取水许可和水资源费征收管理条例》第三十二条、第三十三条的规定，经核定，你单位{{ period_zh }}实际取水量为 {{ volume_total }} 立方米，应缴纳{{ fee_name }}如下：</p>
+<p class="lead">{{ lead }}</p>
 <table>
 <tr><th>缴费单位</th><td colspan="3">{{ payer_name }}</td></tr>
-<tr><th>统一社会信用代码</th><td>{{ payer_credit_code }}</td><th>取水许可证号</th><td class="nowrap">{{ permit_no }}</td></tr>
-<tr><th>地址</th><td colspan="3">{{ payer_address }}</td></tr>
+{% if let Some(no) = permit_no %}<tr><th>统一社会信用代码</th><td>{{ payer_credit_code }}</td><th>取水许可证号</th><td class="nowrap">{{ no }}</td></tr>
+{% else %}<tr><th>统一社会信用代码</th><td colspan="3">{{ payer_credit_code }}</td></tr>
+{% endif %}<tr><th>地址</th><td colspan="3">{{ payer_address }}</td></tr>
+</table>
+{% if let Some(s) = surcharge %}<table class="calc">
+<tr><th>计划用水量<br>（立方米）</th><th>实际用水量<br>（立方米）</th><th>超计划水量<br>（立方米）</th><th>基本水价<br>（元/立方米）</th></tr>
+<tr><td class="num">{{ s.planned }}</td><td class="num">{{ s.used }}</td><td class="num">{{ s.excess }}</td><td class="num">{{ s.price }}</td></tr>
 </table>
 <table class="calc">
+<tr><th>超计划幅度</th><th>水量（立方米）</th><th>加价倍数</th><th>金额（元）</th></tr>
+{% for b in s.bands %}<tr><td>{{ b.range }}</td><td class="num">{{ b.volume }}</td><td class="num">{{ b.multiplier }}</td><td class="num">{{ b.amount }}</td></tr>
+{% endfor %}<tr class="total"><td>合计</td><td class="num">{{ s.excess }}</td><td></td><td class="num">{{ amount_figures }}</td></tr>
+</table>
+<p class="small">超计划水量按超出计划的幅度分段累进计算：各段水量 × 基本水价 × 加价倍数，合计金额四舍五入至分。{% if !s.missing.is_empty() %}{{ s.missing }}未报用水量，按零计。{% endif %}</p>
+{% else %}<table class="calc">
 <tr><th>月份</th><th>取水量（立方米）</th><th>水量核定方式</th><th>征收标准（元/立方米）</th><th>金额（元）</th></tr>
 {% for r in rows %}<tr><td>{{ r.month }}</td><td class="num">{{ r.volume }}</td><td>{{ r.method }}</td><td class="num">{{ r.rate }}</td><td class="num">{{ r.amount }}</td></tr>
 {% endfor %}<tr class="total"><td>合计</td><td class="num">{{ volume_total }}</td><td></td><td></td><td class="num">{{ amount_figures }}</td></tr>
 </table>
 {% if exact_lines %}<p class="small">各月金额按取水量 × 征收标准精确计算，合计金额四舍五入至分。</p>{% endif %}
+{% endif %}
 <table>
 <tr><th>应缴金额</th><td class="amount">人民币（大写）<b>{{ amount_capitals }}</b>　（¥{{ amount_figures }}）</td></tr>
 <tr><th>送达日期</th><td>{{ served_on }}</td></tr>
@@ -69,8 +81,8 @@ tr.total td { font-weight: bold; }
 </table>
 <div class="notes">说明：
 <ol>
-<li>请于缴款期限内缴纳。逾期不缴纳的，自滞纳之日起，按日加收滞纳部分{{ late_rate }}的滞纳金（《中华人民共和国水法》第七十条、《取水许可和水资源费征收管理条例》第五十四条）。</li>
-<li>确有困难的，可在缴款期限届满前向本机关申请缓缴，缓缴期限最长不超过 90 日（《取水许可和水资源费征收管理条例》第三十四条）。</li>
+<li>请于缴款期限内缴纳。逾期不缴纳的，自滞纳之日起，按日加收滞纳部分{{ late_rate }}的滞纳金{{ late_basis }}。</li>
+<li>确有困难的，可在缴款期限届满前向本机关申请缓缴，缓缴期限最长不超过 90 日{{ deferral_basis }}。</li>
 <li>对本通知不服的，可以依法申请行政复议或者提起行政诉讼。</li>
 </ol>
 </div>
@@ -85,14 +97,14 @@ tr.total td { font-weight: bold; }
 struct Notice<'a> {
     style: &'a str,
     title: &'static str,
-    fee_name: &'static str,
+    lead: String,
     bureau: &'a str,
     notice_no: String,
     payer_name: String,
     payer_credit_code: String,
     payer_address: String,
-    permit_no: String,
-    period_zh: String,
+    permit_no: Option<String>,
+    surcharge: Option<SurchargeTable>,
     rows: Vec<Row>,
     volume_total: i64,
     exact_lines: bool,
@@ -102,7 +114,70 @@ struct Notice<'a> {
     due: String,
     deferred: Option<String>,
     late_rate: String,
+    late_basis: &'static str,
+    deferral_basis: &'static str,
     issued_on: String,
+}
+
+/// An over-plan surcharge's calculation as the notice prints it.
+struct SurchargeTable {
+    planned: i64,
+    used: i64,
+    excess: i64,
+    price: String,
+    bands: Vec<BandRow>,
+    /// The months without recorded usage, e.g. `2026年3月、2026年4月`, or empty.
+    missing: String,
+}
+
+struct BandRow {
+    range: String,
+    volume: i64,
+    multiplier: String,
+    amount: String,
+}
+
+/// A band's range as people say it: `20% 以内（含）`, `20%–40%（含）`, `40% 以上`.
+fn band_range(from: u32, to: Option<u32>) -> String {
+    match (from, to) {
+        (0, Some(to)) => format!("{to}% 以内（含）"),
+        (from, Some(to)) => format!("{from}%–{to}%（含）"),
+        (from, None) => format!("{from}% 以上"),
+    }
+}
+
+/// `2026` → `2026年度`, `2026-Q1` → `2026年第一季度`.
+fn period_zh(period: &str) -> String {
+    match Quarter::parse(period) {
+        Some(q) => q.zh(),
+        None => format!("{period}年度"),
+    }
+}
+
+fn surcharge_table(basis: &super::surcharge::SurchargeBasis) -> SurchargeTable {
+    SurchargeTable {
+        planned: basis.planned_m3,
+        used: basis.used_m3,
+        excess: basis.excess_m3,
+        price: basis.base_price_yuan_per_m3.clone(),
+        bands: basis
+            .bands
+            .iter()
+            .map(|b| BandRow {
+                range: band_range(b.over_pct_from, b.over_pct_to),
+                volume: b.volume_m3,
+                multiplier: b.multiplier.clone(),
+                amount: exact_yuan(b.amount_yuan.parse().unwrap_or_default()),
+            })
+            .collect(),
+        missing: basis
+            .months
+            .iter()
+            .filter(|m| m.used_m3.is_none())
+            .map(|m| month_zh(&m.month))
+            .collect::<Vec<_>>()
+            .join("、"),
+    }
 }
 
 const NONE: &str = "—";
@@ -159,22 +234,44 @@ pub fn render(conn: &mut DbConn, row: &AssessmentRow, settings: &Settings) -> Ap
         })
         .collect();
     let exact_lines = lines.iter().any(|l| (l.exact() * Decimal::ONE_HUNDRED).fract() != Decimal::ZERO);
-    let period_zh = Quarter::parse(&row.period).map_or_else(|| row.period.clone(), Quarter::zh);
-    let (title, fee_name) = match row.kind() {
-        Kind::OverPlanSurcharge => ("超计划用水累进加价费缴款通知书", "超计划用水累进加价费"),
-        _ => ("水资源费缴款通知书", "水资源费"),
+    let period = period_zh(&row.period);
+    let surcharge = row.surcharge().filter(|_| row.kind() == Kind::OverPlanSurcharge);
+    let (title, lead, late_basis, deferral_basis) = match &surcharge {
+        Some(s) => (
+            "超计划用水累进加价费缴款通知书",
+            format!(
+                "根据《节约用水条例》第十五条和计划用水管理的规定，经核定，你单位{period}计划用水量为 {} 立方米，\
+                 实际用水量为 {} 立方米，超计划用水 {} 立方米，应缴纳超计划用水累进加价费如下：",
+                s.planned_m3, s.used_m3, s.excess_m3
+            ),
+            "",
+            "",
+        ),
+        None => (
+            "水资源费缴款通知书",
+            format!(
+                "根据《取水许可和水资源费征收管理条例》第三十二条、第三十三条的规定，经核定，你单位{period}实际取水量为 \
+                 {} 立方米，应缴纳水资源费如下：",
+                row.volume_m3
+            ),
+            "（《中华人民共和国水法》第七十条、《取水许可和水资源费征收管理条例》第五十四条）",
+            "（《取水许可和水资源费征收管理条例》第三十四条）",
+        ),
     };
     Notice {
         style: STYLE,
         title,
-        fee_name,
+        lead,
         bureau: &settings.bureau_name,
         notice_no: row.notice_no.clone().unwrap_or_else(|| "（送达时编号）".into()),
         payer_name: payer.name,
         payer_credit_code: payer.credit_code,
         payer_address: payer.address.unwrap_or_else(|| NONE.into()),
-        permit_no: permit_no.unwrap_or_else(|| NONE.into()),
-        period_zh,
+        permit_no: match surcharge {
+            Some(_) => None,
+            None => Some(permit_no.unwrap_or_else(|| NONE.into())),
+        },
+        surcharge: surcharge.as_ref().map(surcharge_table),
         rows,
         volume_total: row.volume_m3,
         exact_lines,
@@ -187,6 +284,8 @@ pub fn render(conn: &mut DbConn, row: &AssessmentRow, settings: &Settings) -> Ap
         },
         deferred: row.deferred_until.map(date_zh),
         late_rate: late_rate_zh(row.daily_late_rate(&config)),
+        late_basis,
+        deferral_basis,
         issued_on: row.notified_on.map_or(BLANK_DATE.to_string(), date_zh),
     }
     .render()
@@ -205,5 +304,9 @@ mod tests {
         assert_eq!(late_rate_zh(Decimal::new(2, 3)), "千分之二");
         assert_eq!(late_rate_zh(Decimal::new(15, 4)), "1.5‰");
         assert_eq!(month_zh("2022-01"), "2022年1月");
+        assert_eq!(period_zh("2026"), "2026年度");
+        assert_eq!(band_range(0, Some(20)), "20% 以内（含）");
+        assert_eq!(band_range(20, Some(40)), "20%–40%（含）");
+        assert_eq!(band_range(40, None), "40% 以上");
     }
 }

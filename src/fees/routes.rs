@@ -70,8 +70,7 @@ pub struct AssessmentFilter {
     pub period: Option<String>,
     pub payer_id: Option<String>,
     pub permit_id: Option<String>,
-    /// The planned-water user of over-plan surcharges. Surcharges come with planned use (not built yet): until
-    /// then this filter matches nothing.
+    /// The planned-water user of over-plan surcharges.
     pub planned_user_id: Option<String>,
     pub kind: Option<Kind>,
     pub status: Option<Status>,
@@ -162,9 +161,8 @@ fn filtered_query<'a>(f: &'a AssessmentFilter, as_of: NaiveDate) -> impl Fn() ->
         if let Some(v) = &f.permit_id {
             q = q.filter(fa::permit_id.eq(v.clone()));
         }
-        if f.planned_user_id.is_some() {
-            // No assessment has a planned-water user yet (see the parameter).
-            q = q.filter(fa::id.is_null());
+        if let Some(v) = &f.planned_user_id {
+            q = q.filter(fa::planned_user_id.eq(v.clone()));
         }
         if let Some(v) = f.kind {
             q = q.filter(fa::kind.eq(v.as_str()));

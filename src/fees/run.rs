@@ -230,12 +230,14 @@ fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::Naiv
         zone_class: basis.zone_class.clone(),
         late_fee_rate: None,
         request_by: None,
+        planned_user_id: None,
+        surcharge: None,
     }
 }
 
 /// After a run that created records, PostgreSQL's statistics of the table are brought up to date at once (rather
 /// than at autovacuum's next pass), so lists and the next run are planned for its real size.
-fn refresh_statistics(conn: &mut DbConn) -> QueryResult<()> {
+pub fn refresh_statistics(conn: &mut DbConn) -> QueryResult<()> {
     if let DbConn::Postgres(_) = conn {
         diesel::sql_query("ANALYZE fee_assessments").execute(conn)?;
     }
@@ -243,7 +245,7 @@ fn refresh_statistics(conn: &mut DbConn) -> QueryResult<()> {
 }
 
 /// Multi-row INSERTs on PostgreSQL, one by one on SQLite (in process).
-fn insert_rows(conn: &mut DbConn, rows: &[AssessmentRow]) -> QueryResult<()> {
+pub fn insert_rows(conn: &mut DbConn, rows: &[AssessmentRow]) -> QueryResult<()> {
     match conn {
         DbConn::Postgres(c) => {
             for chunk in rows.chunks(audit::ROWS_PER_STATEMENT) {

@@ -51,7 +51,7 @@ pub struct Reassessment {
     "status": "notified", "notice_no": "2022-00001", "notified_on": "2022-04-06", "due_date": "2022-04-13",
     "deferred_until": null, "waived_on": null, "pending_request": null, "as_of": "2022-04-23", "overdue": true,
     "paid_fen": 0, "outstanding_fen": 3600000, "late_fee_fen": 72000, "late_fee_paid_fen": 0, "late_fee_outstanding_fen": 72000,
-    "waived_fen": 0, "last_paid_on": null, "reassessment": null,
+    "waived_fen": 0, "last_paid_on": null, "reassessment": null, "surcharge": null,
     "created_at": "2022-04-02T02:00:00Z", "updated_at": "2022-04-06T02:00:00Z", "version": 2
 }))]
 pub struct FeeAssessment {
@@ -73,8 +73,10 @@ pub struct FeeAssessment {
     pub volume_m3: i64,
     /// The assessed amount (principal), fen; 0 on a tax referral.
     pub amount_fen: i64,
-    /// Month by month: volume × rate.
+    /// Month by month: volume × rate (fees and referrals; empty on a surcharge, explained by `surcharge`).
     pub lines: Vec<FeeLine>,
+    /// An over-plan surcharge's calculation: plan, usage, base price, band by band (null on fees and referrals).
+    pub surcharge: Option<super::surcharge::SurchargeBasis>,
     pub status: Status,
     /// 缴款通知书编号, assigned when the notice is served.
     pub notice_no: Option<String>,
@@ -107,7 +109,8 @@ pub struct FeeAssessment {
     pub waived_fen: i64,
     #[schema(value_type = Option<String>, format = Date)]
     pub last_paid_on: Option<NaiveDate>,
-    /// Set when the current withdrawals or rates would assess differently.
+    /// Set when the current withdrawals or rates would assess a fee differently (a surcharge's differences are
+    /// reported by the settlement run).
     pub reassessment: Option<Reassessment>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::instant")]
@@ -301,12 +304,13 @@ impl Context {
             payer_credit_code,
             permit_id: row.permit_id.clone(),
             permit_no: row.permit_id.as_ref().and_then(|p| self.permit_nos.get(p).cloned().flatten()),
-            planned_user_id: None,
+            planned_user_id: row.planned_user_id.clone(),
             period: row.period.clone(),
             months: row.month_list(),
             volume_m3: row.volume_m3,
             amount_fen: row.amount_fen,
             lines,
+            surcharge: row.surcharge(),
             status: row.status(),
             notice_no: row.notice_no.clone(),
             notified_on: row.notified_on,

@@ -1,13 +1,15 @@
 //! 计划用水 — planned water use (docs/api.md §planned use, docs/domain.md): planned-water users, their annual plans
 //! split by month, and their monthly usage. Rows, views and queries here; the plan rules in `rules`, surcharge
-//! arithmetic in `calc`; HTTP in `routes` (planned users, coverage), `plan_routes`, `usage_routes` and `monitoring`
-//! (warnings, the key-monitoring list).
+//! arithmetic in `calc`; HTTP in `routes` (planned users, coverage), `plan_routes`, `usage_routes`, `monitoring`
+//! (warnings, the key-monitoring list), `tiers` (`/surcharge-tiers`) and `settle` (`/plan-settlements`: over-plan
+//! surcharges, billed as fee assessments).
 
 pub mod calc;
 pub mod monitoring;
 pub mod plan_routes;
 pub mod routes;
 pub mod rules;
+pub mod settle;
 pub mod tiers;
 pub mod usage_routes;
 

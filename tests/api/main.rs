@@ -17,4 +17,5 @@ mod planned_use;
 mod readable;
 mod roles;
 mod security;
+mod settlements;
 mod water_users;

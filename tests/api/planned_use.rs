@@ -19,27 +19,27 @@ on_both_databases!(
     admin_keeps_the_surcharge_tiers,
 );
 
-struct Office {
-    saving: String,
+pub struct Office {
+    pub saving: String,
 }
 
-fn office(app: &TestApp) -> Office {
+pub fn office(app: &TestApp) -> Office {
     Office { saving: app.token_for("jieshui01", &[Role::WaterSaving]) }
 }
 
 /// A year whose months have all passed.
-fn last_year() -> i32 {
+pub fn last_year() -> i32 {
     today().year() - 1
 }
 
-async fn water_user(app: &TestApp, o: &Office, name: &str, n: u64) -> String {
+pub async fn water_user(app: &TestApp, o: &Office, name: &str, n: u64) -> String {
     let r =
         app.post("/api/v1/water-users").bearer(&o.saving).json(&water_user_body(name, &credit_code(n))).send().await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["id"].as_str().unwrap().to_string()
 }
 
-async fn planned_user(app: &TestApp, o: &Office, water_user_id: &str) -> Value {
+pub async fn planned_user(app: &TestApp, o: &Office, water_user_id: &str) -> Value {
     let r = app
         .post("/api/v1/planned-users")
         .bearer(&o.saving)
@@ -51,11 +51,11 @@ async fn planned_user(app: &TestApp, o: &Office, water_user_id: &str) -> Value {
     r.body
 }
 
-async fn issue(app: &TestApp, o: &Office, user: &str, body: Value) -> Resp {
+pub async fn issue(app: &TestApp, o: &Office, user: &str, body: Value) -> Resp {
     app.post(&format!("/api/v1/planned-users/{user}/plans")).bearer(&o.saving).json(&body).send().await
 }
 
-async fn report(app: &TestApp, token: &str, user: &str, period: &str, volume: i64) -> Resp {
+pub async fn report(app: &TestApp, token: &str, user: &str, period: &str, volume: i64) -> Resp {
     app.post(&format!("/api/v1/planned-users/{user}/usage"))
         .bearer(token)
         .json(&json!({"period": period, "volume_m3": volume}))
