@@ -14,9 +14,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::*;
 use diesel::connection::SimpleConnection;
@@ -112,44 +110,12 @@ fn seed_sqlite(path: &str) {
     conn.batch_execute(&format!("BEGIN; {} COMMIT; ANALYZE;", seed_sql(&series, &pad))).unwrap();
 }
 
-/// One HTTP/1.1 request to the service; returns status and body.
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
-}
-
 /// Runs `period` through the API while sampling the service's RSS; returns (seconds, peak RSS KiB, summary).
 fn timed_run(port: u16, pid: u32, period: &str) -> (f64, u64, String) {
     let finance = token(&[Role::Finance]);
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rss_kib(pid));
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            peak
-        })
-    };
-    let t = Instant::now();
-    let (status, body) =
-        http(port, "POST", "/api/v1/fee-assessments/run", &finance, &format!(r#"{{"period":"{period}"}}"#));
-    let seconds = t.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let peak = sampler.join().unwrap();
+    let (seconds, peak, (status, body)) = sampled(pid, || {
+        http(port, "POST", "/api/v1/fee-assessments/run", &finance, &format!(r#"{{"period":"{period}"}}"#))
+    });
     assert_eq!(status, 200, "{body}");
     (seconds, peak, body)
 }

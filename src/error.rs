@@ -99,21 +99,31 @@ error_codes! {
 /// One invalid field (or CSV line) of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    /// JSON path of the field, e.g. `credit_code` or `location.lat`; a query parameter's name.
+    /// JSON path of the field, e.g. `credit_code` or `location.lat`; a query parameter's name; a file's column.
     pub field: String,
     pub message: Msg,
+    /// The line of an uploaded file (the header is line 1).
+    pub line: Option<u64>,
 }
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: Msg) -> Self {
-        Self { field: field.into(), message }
+        Self { field: field.into(), message, line: None }
+    }
+
+    /// The same problem, found on `line` of an uploaded file.
+    pub fn at(self, line: u64) -> Self {
+        Self { line: Some(line), ..self }
     }
 }
 
 /// One invalid field as a problem lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct FieldProblem {
-    /// 字段 — JSON path of the field (`credit_code`, `location.lat`), or a query parameter's name.
+    /// 行号 — for an uploaded file, the line (the header is line 1); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// 字段 — JSON path of the field (`credit_code`, `location.lat`), a query parameter's name, or a file's column.
     pub field: String,
     /// 说明 — what is wrong, in the request's language.
     pub message: String,
@@ -221,7 +231,13 @@ impl ApiError {
         match self {
             Self::Validation { errors, .. } => match errors.as_slice() {
                 [one] => {
-                    format!("{}{}{}", one.field, if lang == Lang::Zh { "：" } else { ": " }, one.message.render(lang))
+                    let at = match (one.line, lang) {
+                        (Some(n), Lang::Zh) => format!("第 {n} 行 "),
+                        (Some(n), _) => format!("line {n}, "),
+                        (None, _) => String::new(),
+                    };
+                    let sep = if lang == Lang::Zh { "：" } else { ": " };
+                    format!("{at}{}{sep}{}", one.field, one.message.render(lang))
                 }
                 many => Msg::FieldsInvalid(many.len()).render(lang),
             },
@@ -256,7 +272,7 @@ impl ApiError {
                 Self::Validation { errors, .. } => Some(
                     errors
                         .iter()
-                        .map(|e| FieldProblem { field: e.field.clone(), message: e.message.render(lang) })
+                        .map(|e| FieldProblem { line: e.line, field: e.field.clone(), message: e.message.render(lang) })
                         .collect(),
                 ),
                 _ => None,

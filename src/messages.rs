@@ -183,6 +183,16 @@ pub enum Msg {
     MultiplierFormat,
     TiersContiguous,
     YearOrPeriod,
+    FileUnreadable(String),
+    TextEncoding,
+    ColumnMissing(String),
+    ColumnUnknown(String),
+    ColumnTwice(String),
+    NoRows,
+    RowRepeated(u64),
+    RowDisagrees(u64),
+    MoreErrors(usize),
+    ChangedDuringImport,
     SettlementNotEnded(NaiveDate),
     SettledByOtherPeriod { year: i32, quarterly: bool },
     // Records.
@@ -386,6 +396,16 @@ impl Msg {
             MultiplierFormat => "加价倍数须为大于 0、不超过 100 的数，至多 4 位小数，以字符串表示（如 \"1.5\"）".into(),
             TiersContiguous => "各档须从超计划 0% 起依次衔接（上一档的止点为下一档的起点），末档不设上限".into(),
             YearOrPeriod => "须给出 year（按年度结算）或 period（按季度结算，如 2026-Q1）之一".into(),
+            FileUnreadable(why) => format!("无法读取文件（{why}）：请上传 CSV（UTF-8）或 Excel .xlsx 文件"),
+            TextEncoding => "文字编码无法识别：请以 UTF-8（“CSV UTF-8”）或 GBK 保存".into(),
+            ColumnMissing(c) => format!("缺少列 {c}（可下载导入模板对照）"),
+            ColumnUnknown(c) => format!("无法识别的列 {c:?}（可下载导入模板对照）"),
+            ColumnTwice(c) => format!("列 {c} 出现了两次"),
+            NoRows => "文件中没有数据行".into(),
+            RowRepeated(line) => format!("与第 {line} 行重复（同一统一社会信用代码、同一年度只能有一行）"),
+            RowDisagrees(line) => format!("与第 {line} 行同一单位的名称、类别、水源或基本水价不一致"),
+            MoreErrors(n) => format!("另有 {n} 处错误未列出，请先更正以上各行"),
+            ChangedDuringImport => "导入期间该记录被他人修改，请重新导入".into(),
             SettlementNotEnded(end) => format!("结算期间尚未结束（{end} 之后才能结算）"),
             SettledByOtherPeriod { year, quarterly: true } => {
                 format!("{year} 年度已按季度结算超计划加价费，不能再按年度结算（否则重复计收）")
@@ -587,6 +607,18 @@ impl Msg {
                 "tiers must run from 0 % over, each starting where the one before ends, the last open-ended".into()
             }
             YearOrPeriod => "give either year (settle a year) or period (settle a quarter, e.g. 2026-Q1)".into(),
+            FileUnreadable(why) => format!("the file cannot be read ({why}): upload CSV (UTF-8) or an Excel .xlsx file"),
+            TextEncoding => "unrecognised text encoding: save as UTF-8 (\"CSV UTF-8\") or GBK".into(),
+            ColumnMissing(c) => format!("column {c} is missing (compare with the import template)"),
+            ColumnUnknown(c) => format!("unknown column {c:?} (compare with the import template)"),
+            ColumnTwice(c) => format!("column {c} appears twice"),
+            NoRows => "the file has no data rows".into(),
+            RowRepeated(line) => format!("repeats line {line} (one line per credit code and year)"),
+            RowDisagrees(line) => {
+                format!("the name, category, supply or base price differs from line {line} for the same organisation")
+            }
+            MoreErrors(n) => format!("{n} more errors not listed: correct the lines above first"),
+            ChangedDuringImport => "a record was changed by someone else during the import: import again".into(),
             SettlementNotEnded(end) => format!("the period has not ended (it can be settled after {end})"),
             SettledByOtherPeriod { year, quarterly: true } => {
                 format!("{year} has been settled by quarter: settling the year as well would charge twice")

@@ -41,6 +41,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::fees::rate_routes::routes)
             .configure(crate::fees::routes::routes)
             .configure(crate::fees::payment_routes::routes)
+            .configure(crate::planned_use::import::routes)
             .configure(crate::planned_use::routes::routes)
             .configure(crate::planned_use::plan_routes::routes)
             .configure(crate::planned_use::usage_routes::routes)

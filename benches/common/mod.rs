@@ -165,3 +165,47 @@ pub fn figures(report: &str) -> Figures {
             .unwrap_or_else(|| "none".into()),
     }
 }
+
+/// One HTTP/1.1 request to the service with a body of `content_type`; returns status and body.
+pub fn http_body(port: u16, method: &str, path: &str, token: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// One JSON request to the service; returns status and body.
+pub fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    http_body(port, method, path, token, "application/json", body.as_bytes())
+}
+
+/// Runs `f` while sampling the RSS of process `pid` every 10 ms; returns (seconds, peak RSS KiB, what `f` returned).
+pub fn sampled<T>(pid: u32, f: impl FnOnce() -> T) -> (f64, u64, T) {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss_kib(pid));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
+        })
+    };
+    let t = Instant::now();
+    let out = f();
+    let seconds = t.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    (seconds, sampler.join().unwrap(), out)
+}

@@ -352,3 +352,33 @@ pub fn with_startup_lock<T>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Re
     }
     result
 }
+
+/// Rows inserted per statement on PostgreSQL by [`insert_all!`] (a statement holds at most 65 535 parameters).
+pub const ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts `rows` (a slice of `Insertable` rows) into `table`: multi-row INSERTs of [`ROWS_PER_INSERT`] rows on
+/// PostgreSQL (one round trip per chunk), one by one on SQLite (in process, no round trips to save). Evaluates to a
+/// `QueryResult<usize>` of the rows written.
+#[macro_export]
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        use diesel::RunQueryDsl as _;
+        let rows = $rows;
+        (|| -> diesel::QueryResult<usize> {
+            let mut n = 0;
+            match $conn {
+                $crate::db::DbConn::Postgres(c) => {
+                    for chunk in rows.chunks($crate::db::ROWS_PER_INSERT) {
+                        n += diesel::insert_into($table).values(chunk).execute(c)?;
+                    }
+                }
+                $crate::db::DbConn::Sqlite(c) => {
+                    for row in rows {
+                        n += diesel::insert_into($table).values(row).execute(c)?;
+                    }
+                }
+            }
+            Ok(n)
+        })()
+    }};
+}

@@ -129,6 +129,11 @@ impl Checks {
         Some(v)
     }
 
+    /// The problems found so far, taken out (a file's rows are checked one by one, each with its line).
+    pub fn take(&mut self) -> Vec<FieldError> {
+        std::mem::take(&mut self.errors)
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())

@@ -244,19 +244,7 @@ pub fn refresh_statistics(conn: &mut DbConn) -> QueryResult<()> {
     Ok(())
 }
 
-/// Multi-row INSERTs on PostgreSQL, one by one on SQLite (in process).
+/// Inserts new assessments (multi-row statements on PostgreSQL).
 pub fn insert_rows(conn: &mut DbConn, rows: &[AssessmentRow]) -> QueryResult<()> {
-    match conn {
-        DbConn::Postgres(c) => {
-            for chunk in rows.chunks(audit::ROWS_PER_STATEMENT) {
-                diesel::insert_into(fa::table).values(chunk).execute(c)?;
-            }
-        }
-        DbConn::Sqlite(c) => {
-            for row in rows {
-                diesel::insert_into(fa::table).values(row).execute(c)?;
-            }
-        }
-    }
-    Ok(())
+    crate::insert_all!(conn, fa::table, rows).map(|_| ())
 }

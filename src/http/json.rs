@@ -154,7 +154,7 @@ fn quoted_after<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// A deserializer's message about the value at `path` (serde's words) as a field error in plain words.
 pub fn humanize(path: &str, msg: &str) -> FieldError {
-    let FieldError { field, message } = humanize_unbounded(path, msg);
+    let FieldError { field, message, .. } = humanize_unbounded(path, msg);
     // What a client sent is echoed bounded: names and values may be of any length.
     let bound = |s: String| crate::domain::text::untrusted(&s, 100);
     let message = match message {

@@ -8,6 +8,7 @@ pub mod json;
 pub mod pagination;
 pub mod query;
 pub mod request_id;
+pub mod table;
 
 pub use etag::{respond, IfMatch};
 pub use json::{ApiJson, OptionalJson};

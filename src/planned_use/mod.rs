@@ -1,10 +1,11 @@
 //! 计划用水 — planned water use (docs/api.md §planned use, docs/domain.md): planned-water users, their annual plans
 //! split by month, and their monthly usage. Rows, views and queries here; the plan rules in `rules`, surcharge
 //! arithmetic in `calc`; HTTP in `routes` (planned users, coverage), `plan_routes`, `usage_routes`, `monitoring`
-//! (warnings, the key-monitoring list), `tiers` (`/surcharge-tiers`) and `settle` (`/plan-settlements`: over-plan
+//! (warnings, the key-monitoring list), `tiers` (`/surcharge-tiers`), `import` (`/planned-users/import`, the CSV/Excel bulk import) and `settle` (`/plan-settlements`: over-plan
 //! surcharges, billed as fee assessments).
 
 pub mod calc;
+pub mod import;
 pub mod monitoring;
 pub mod plan_routes;
 pub mod routes;

@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod errors;
 mod fees;
+mod imports;
 mod instances;
 mod integrity;
 mod machinery;
