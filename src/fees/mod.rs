@@ -193,6 +193,18 @@ impl AssessmentRow {
     }
 }
 
+/// The last day of an assessment's period: a quarter (`2022-Q1`) or, for a yearly settlement, a year (`2025`).
+pub fn period_last_day(period: &str) -> Option<NaiveDate> {
+    use crate::domain::dates::Quarter;
+    match Quarter::parse(period) {
+        Some(q) => Some(q.last_day()),
+        None if period.len() == 4 && period.bytes().all(|b| b.is_ascii_digit()) => {
+            NaiveDate::from_ymd_opt(period.parse().ok()?, 12, 31)
+        }
+        None => None,
+    }
+}
+
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AssessmentRow>> {
     fa::table.find(id).select(AssessmentRow::as_select()).first(conn).optional()
 }

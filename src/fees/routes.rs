@@ -66,7 +66,7 @@ pub struct RunBody {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AssessmentFilter {
-    /// 计费期间, e.g. `2022-Q1`.
+    /// 计费期间: a quarter, e.g. `2022-Q1`, or a year (`2025`) for yearly over-plan surcharges.
     pub period: Option<String>,
     pub payer_id: Option<String>,
     pub permit_id: Option<String>,
@@ -204,7 +204,8 @@ async fn list(
     let pp: PageParams<String> = query.page.params()?;
     let f = query.filter;
     if let Some(v) = &f.period {
-        Quarter::parse(v.trim()).ok_or_else(|| ApiError::invalid("period", Msg::QuarterFormat))?;
+        super::period_last_day(&v.trim().to_ascii_uppercase())
+            .ok_or_else(|| ApiError::invalid("period", Msg::QuarterFormat))?;
     }
     let as_of = plain(f.as_of).unwrap_or(caller.now.today);
     let config = FeeConfig::of(&state.settings);

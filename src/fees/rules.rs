@@ -18,7 +18,7 @@ use chrono::{NaiveDate, TimeDelta};
 use super::calc::{self, Overpayment, Paid};
 use super::{AssessmentRow, FeeConfig, Kind, RequestKind, Status, DUE_DAYS, MAX_DEFERRAL_DAYS};
 use crate::audit::EntityType;
-use crate::domain::dates::{effective_date, Quarter};
+use crate::domain::dates::effective_date;
 use crate::error::{ApiError, ErrorCode};
 use crate::messages::{Label, Msg};
 use crate::text_enum;
@@ -123,7 +123,7 @@ pub fn apply(
     match action {
         Action::Notify => {
             // A notice is served once the period is over (a quarter's notice, after the quarter).
-            if let Some(end) = Quarter::parse(&before.period).map(Quarter::last_day) {
+            if let Some(end) = super::period_last_day(&before.period) {
                 if date <= end {
                     return Err(ApiError::conflict(
                         ErrorCode::EffectiveDateOutOfOrder,

@@ -16,6 +16,12 @@ use futures_util::StreamExt;
 use crate::error::{ApiError, FieldError};
 use crate::messages::Msg;
 
+/// Columns a row may have (an import's tables have a handful).
+pub const MAX_COLUMNS: usize = 64;
+/// Largest uncompressed size of a workbook's parts together: a 20 MiB workbook of real data stays far below it; a
+/// "zip bomb" that would unpack to gigabytes is refused before it is read.
+pub const MAX_UNPACKED: u64 = 256 * 1024 * 1024;
+
 /// The content type of an `.xlsx` workbook.
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 /// What an import accepts, as a 415 says it.
@@ -114,15 +120,40 @@ fn file_error(line: Option<u64>, message: Msg) -> ApiError {
     }
 }
 
-/// A field's text: UTF-8, or else GB 18030 (GBK) as Excel writes CSV on a Chinese Windows. In GBK every byte of a
-/// multi-byte character is 0x40 or above, so commas, quotes and line breaks are never part of one and the CSV
-/// structure reads the same in either encoding.
-fn decode(bytes: &[u8]) -> Option<String> {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Some(s.to_string()),
-        Err(_) => {
-            encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes).map(|s| s.into_owned())
+/// Whether the whole file is UTF-8, read a block at a time (a character cut by a block's end is carried over).
+/// Decided once for the file: short GBK text can happen to be valid UTF-8 (水源 is), so a field-by-field guess
+/// would misread it.
+fn is_utf8(file: &File) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut at, mut carried) = (0u64, 0usize);
+    loop {
+        let n = std::os::unix::fs::FileExt::read_at(file, &mut buf[carried..], at)?;
+        if n == 0 {
+            return Ok(carried == 0);
         }
+        at += n as u64;
+        let filled = carried + n;
+        match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => carried = 0,
+            // Only an incomplete character at the very end may continue in the next block.
+            Err(e) if e.error_len().is_none() && filled - e.valid_up_to() < 4 => {
+                let rest = e.valid_up_to();
+                buf.copy_within(rest..filled, 0);
+                carried = filled - rest;
+            }
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
+/// A field's text in the file's encoding: UTF-8, or GB 18030 (GBK) as Excel writes CSV on a Chinese Windows. In GBK
+/// every byte of a multi-byte character is 0x40 or above, so commas, quotes and line breaks are never part of one
+/// and the CSV structure reads the same in either encoding.
+fn decode(bytes: &[u8], utf8: bool) -> Option<String> {
+    if utf8 {
+        std::str::from_utf8(bytes).ok().map(str::to_string)
+    } else {
+        encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes).map(|s| s.into_owned())
     }
 }
 
@@ -175,6 +206,7 @@ impl Lines {
 
 fn read_csv(file: File, visit: &mut dyn FnMut(Row) -> Result<(), ApiError>) -> Result<(), ApiError> {
     let io = |e: std::io::Error| ApiError::internal(format!("reading an upload: {e}"));
+    let utf8 = is_utf8(&file).map_err(io)?;
     let mut lines = Lines { file: file.try_clone().map_err(io)?, offset: 0, pos: 0, breaks: 0 };
     let mut input = BufReader::with_capacity(64 * 1024, file);
     // A UTF-8 byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
@@ -197,9 +229,12 @@ fn read_csv(file: File, visit: &mut dyn FnMut(Row) -> Result<(), ApiError>) -> R
             }
         }
         let line = lines.of(record.position().map_or(at, |p| p.byte())).map_err(io)?;
+        if record.len() > MAX_COLUMNS {
+            return Err(file_error(Some(line), Msg::TooManyColumns(MAX_COLUMNS)));
+        }
         let mut cells = Vec::with_capacity(record.len());
         for field in record.iter() {
-            let text = decode(field).ok_or_else(|| file_error(Some(line), Msg::TextEncoding))?;
+            let text = decode(field, utf8).ok_or_else(|| file_error(Some(line), Msg::TextEncoding))?;
             cells.push(text.trim().to_string());
         }
         if !is_blank(&cells) {
@@ -225,8 +260,26 @@ fn cell_text(value: &calamine::DataRef<'_>) -> String {
     }
 }
 
-fn read_xlsx(file: File, visit: &mut dyn FnMut(Row) -> Result<(), ApiError>) -> Result<(), ApiError> {
+/// Refuses a workbook whose parts would unpack to more than [`MAX_UNPACKED`] bytes, from the sizes its archive
+/// directory declares, before anything is unpacked.
+fn check_unpacked(file: &mut File, limit: u64) -> Result<(), ApiError> {
+    let mut archive = zip::ZipArchive::new(&mut *file).map_err(|e| unreadable(None, e.to_string()))?;
+    let mut total = 0u64;
+    for i in 0..archive.len() {
+        let entry = archive.by_index_raw(i).map_err(|e| unreadable(None, e.to_string()))?;
+        total = total.saturating_add(entry.size());
+    }
+    drop(archive);
+    file.rewind().map_err(|e| ApiError::internal(format!("reading an upload: {e}")))?;
+    if total > limit {
+        return Err(unreadable(None, format!("unpacks to more than {} MiB", limit / (1024 * 1024))));
+    }
+    Ok(())
+}
+
+fn read_xlsx(mut file: File, visit: &mut dyn FnMut(Row) -> Result<(), ApiError>) -> Result<(), ApiError> {
     use calamine::Reader;
+    check_unpacked(&mut file, MAX_UNPACKED)?;
     let mut book = calamine::Xlsx::new(BufReader::new(file)).map_err(|e| unreadable(None, e.to_string()))?;
     let Some(first) = book.sheet_names().first().cloned() else { return Ok(()) };
     let mut cells = book.worksheet_cells_reader(&first).map_err(|e| unreadable(None, e.to_string()))?;
@@ -244,13 +297,17 @@ fn read_xlsx(file: File, visit: &mut dyn FnMut(Row) -> Result<(), ApiError>) -> 
         }
         let (_, values) = row.get_or_insert_with(|| (r, Vec::new()));
         let c = c as usize;
-        // A sheet's columns are few; a cell far to the right is a stray mark, kept only as a count.
-        if c < 64 {
-            if values.len() <= c {
-                values.resize(c + 1, String::new());
-            }
-            values[c] = cell_text(cell.get_value());
+        let text = cell_text(cell.get_value());
+        if text.is_empty() {
+            continue;
         }
+        if c >= MAX_COLUMNS {
+            return Err(file_error(Some(u64::from(r) + 1), Msg::TooManyColumns(MAX_COLUMNS)));
+        }
+        if values.len() <= c {
+            values.resize(c + 1, String::new());
+        }
+        values[c] = text;
     }
     emit(row.take())
 }
@@ -290,6 +347,35 @@ mod tests {
         // "水务,1" in GBK.
         let rows = rows_of(b"\xCB\xAE\xCE\xF1,1\n");
         assert_eq!(rows[0].1, ["水务", "1"]);
+        // 水源 in GBK (CB AE D4 B4) happens to be valid UTF-8: the file as a whole decides.
+        let (gbk, _, _) = encoding_rs::GBK.encode("类别,水源\r\n非居民用水户,自备水源\r\n");
+        let rows = rows_of(&gbk);
+        assert_eq!(rows[0].1, ["类别", "水源"]);
+        assert_eq!(rows[1].1, ["非居民用水户", "自备水源"]);
+        // A long UTF-8 file whose characters straddle the blocks read is still UTF-8.
+        let long = "水".repeat(30_000) + ",1\n";
+        assert_eq!(rows_of(long.as_bytes())[0].1[1], "1");
+    }
+
+    #[test]
+    fn a_workbook_that_unpacks_too_large_is_refused_before_reading() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        book.add_worksheet().write_string(0, 0, "x".repeat(10_000)).unwrap();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&book.save_to_buffer().unwrap()).unwrap();
+        f.rewind().unwrap();
+        assert!(check_unpacked(&mut f, 5_000).is_err());
+        check_unpacked(&mut f, MAX_UNPACKED).unwrap();
+        assert!(read_rows(f, TableFormat::Xlsx, &mut |_| Ok(())).is_ok());
+    }
+
+    #[test]
+    fn too_many_columns_is_refused() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(",".repeat(100).as_bytes()).unwrap();
+        f.write_all(b"x\n").unwrap();
+        f.rewind().unwrap();
+        assert!(read_rows(f, TableFormat::Csv, &mut |_| Ok(())).is_err());
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
 
 /// Largest file accepted (a file of 10 000 rows is well under 1 MiB).
 pub const MAX_FILE: usize = 20 * 1024 * 1024;
+/// Data rows a file may hold (a county's list is hundreds to a few thousand).
+pub const MAX_ROWS: i64 = 100_000;
 /// Rows read, checked and written together.
 const SLICE: usize = 500;
 /// Bad rows listed in a refusal (all are counted).
@@ -198,10 +200,12 @@ fn check(h: &Header, row: &Row) -> Result<Line, Vec<FieldError>> {
         }
         ok
     });
-    // Positions 3–8 of a credit code are the registering authority's administrative division.
-    let region_code = match cell(7) {
-        "" => credit_code.get(2..8).unwrap_or_default().to_string(),
-        given => c.region_code("region_code", given),
+    // Positions 3–8 of a credit code are the registering authority's administrative division (checked like one
+    // given: a code may hold letters there).
+    let region_code = match (cell(7), credit_code.get(2..8)) {
+        ("", Some(derived)) => c.region_code("region_code", derived),
+        ("", None) => String::new(),
+        (given, _) => c.region_code("region_code", given),
     };
     let errors = c.take();
     match (category, supply, year, annual) {
@@ -242,6 +246,9 @@ impl Import<'_> {
             return Ok(());
         };
         self.summary.rows += 1;
+        if self.summary.rows > MAX_ROWS {
+            return Err(ApiError::invalid("file", Msg::TooManyRows(MAX_ROWS)));
+        }
         let line = match check(h, &row) {
             Ok(line) => line,
             Err(errors) => {
@@ -318,13 +325,14 @@ impl Import<'_> {
         self.summary.water_users_created += new_users.len() as i64;
 
         let wu_ids: Vec<&str> = users.values().map(|u| u.id.as_str()).collect();
-        let mut planned: HashMap<String, PlannedUserRow> = pu::table
-            .filter(pu::water_user_id.eq_any(&wu_ids))
-            .select(PlannedUserRow::as_select())
-            .load(conn)?
-            .into_iter()
-            .map(|p| (p.water_user_id.clone(), p))
-            .collect();
+        let of_users = pu::table.filter(pu::water_user_id.eq_any(&wu_ids));
+        // As a single plan issue does: a deactivation waits for this import (and the other way round).
+        let found: Vec<PlannedUserRow> = match conn {
+            DbConn::Postgres(c) => of_users.select(PlannedUserRow::as_select()).for_key_share().load(c)?,
+            DbConn::Sqlite(c) => of_users.select(PlannedUserRow::as_select()).load(c)?,
+        };
+        let mut planned: HashMap<String, PlannedUserRow> =
+            found.into_iter().map(|p| (p.water_user_id.clone(), p)).collect();
         let names: HashMap<String, (String, String)> =
             users.values().map(|u| (u.id.clone(), (u.name.clone(), u.credit_code.clone()))).collect();
         let mut new_planned = Vec::new();
@@ -451,10 +459,10 @@ impl Pending {
     }
 }
 
-/// A record another request created meanwhile (outside this import's lock: a single registration) is a conflict
-/// to retry, not a server error.
+/// A record another request created or deleted meanwhile (outside this import's lock: a single registration or
+/// deletion) is a conflict to retry, not a server error.
 fn conflict(e: diesel::result::Error) -> ApiError {
-    if crate::db::is_unique_violation(&e) {
+    if crate::db::is_unique_violation(&e) || crate::db::is_foreign_key_violation(&e) {
         ApiError::conflict(ErrorCode::Conflict, Msg::ChangedDuringImport)
     } else {
         e.into()

@@ -1,5 +1,7 @@
 //! `/api/v1/planned-users/{id}/plans` and `/api/v1/plans`: annual plans, issued and adjusted.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::Datelike;
@@ -10,10 +12,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::rules::{monthly_quantities, respread, YEARS};
 use super::{find_plan, find_user, plan_of, require_active, user_for_child, Plan, PlanRow, PlanStatus};
-use super::{PlannedUseRead, PlannedUseWrite};
+use super::{Category, PlannedUseRead, PlannedUseWrite};
 use crate::audit::history::{of_record as record_history, HistoryEntry};
 use crate::audit::EntityType;
-use crate::db::schema::plans as pl;
+use crate::db::schema::{planned_usage as us, planned_users as pu, plans as pl};
 use crate::db::DbConn;
 use crate::domain::dates::{effective_date, plain, Date};
 use crate::domain::text::Checks;
@@ -67,6 +69,11 @@ pub struct PlanFilter {
     pub year: Option<i32>,
     pub planned_user_id: Option<String>,
     pub status: Option<PlanStatus>,
+    /// Plans of planned users of this category.
+    pub category: Option<Category>,
+    /// Plans whose year is running (or ran) over plan (`true`) or not (`false`): the usage recorded for the
+    /// year exceeds the planned quantity of January through the latest month with usage recorded.
+    pub over_plan: Option<bool>,
 }
 
 /// Checks the quantities of a plan: `annual_m3` in range and the months adding up to it.
@@ -230,15 +237,83 @@ fn page_of(conn: &mut DbConn, pp: &PageParams<(i32, String)>, f: &PlanFilter) ->
         if let Some(v) = f.status {
             q = q.filter(pl::status.eq(v.as_str()));
         }
+        if let Some(v) = f.category {
+            q = q.filter(pl::planned_user_id.eq_any(pu::table.filter(pu::category.eq(v.as_str())).select(pu::id)));
+        }
         q
     };
-    let total = pp.total(|| filtered().count().get_result(conn))?;
-    let mut q = filtered().order((pl::year.asc(), pl::id.asc())).limit(pp.fetch()).select(PlanRow::as_select());
-    if let Some((year, id)) = &pp.after {
-        q = q.filter(pl::year.gt(*year).or(pl::year.eq(*year).and(pl::id.gt(id.clone()))));
+    fn after_key<'a>(q: pl::BoxedQuery<'a, Sql>, after: &Option<(i32, String)>) -> pl::BoxedQuery<'a, Sql> {
+        match after {
+            Some((year, id)) => q.filter(pl::year.gt(*year).or(pl::year.eq(*year).and(pl::id.gt(id.clone())))),
+            None => q,
+        }
     }
-    let rows = pp.page(q.load(conn)?, |r: &PlanRow| (r.year, r.id.clone()));
-    Ok(rows.map(|r| Plan::new(&r)).with_total(total))
+    let Some(over) = f.over_plan else {
+        let total = pp.total(|| filtered().count().get_result(conn))?;
+        let q = after_key(filtered(), &pp.after).order((pl::year.asc(), pl::id.asc())).limit(pp.fetch());
+        let rows = pp.page(q.select(PlanRow::as_select()).load(conn)?, |r: &PlanRow| (r.year, r.id.clone()));
+        return Ok(rows.map(|r| Plan::new(&r)).with_total(total));
+    };
+    // Over plan or not is computed from usage: plans are read a slice at a time with their usage until the page
+    // is full (or, for the total, to the end).
+    const SLICE: i64 = 500;
+    let scan = |conn: &mut DbConn, mut after: Option<(i32, String)>, want: Option<i64>| -> ApiResult<Vec<PlanRow>> {
+        let mut kept = Vec::new();
+        loop {
+            let q = after_key(filtered(), &after).order((pl::year.asc(), pl::id.asc())).limit(SLICE);
+            let slice: Vec<PlanRow> = q.select(PlanRow::as_select()).load(conn)?;
+            let Some(last) = slice.last() else { return Ok(kept) };
+            after = Some((last.year, last.id.clone()));
+            let used = usage_by_month(conn, &slice)?;
+            for plan in slice {
+                if is_over(&plan, used.get(&(plan.planned_user_id.clone(), plan.year))) == over {
+                    kept.push(plan);
+                    if want.is_some_and(|w| kept.len() as i64 >= w) {
+                        return Ok(kept);
+                    }
+                }
+            }
+        }
+    };
+    let total = if pp.include_total { Some(scan(conn, None, None)?.len() as i64) } else { None };
+    let rows = scan(conn, pp.after.clone(), Some(pp.fetch()))?;
+    Ok(pp.page(rows, |r: &PlanRow| (r.year, r.id.clone())).map(|r| Plan::new(&r)).with_total(total))
+}
+
+type Sql = <DbConn as diesel::Connection>::Backend;
+
+/// Month by month (index 0 = January): the usage recorded, if any.
+type Months = [Option<i64>; 12];
+
+/// Usage recorded (current revisions) by planned user and year, month by month (index 0 = January), for the
+/// plans of a slice.
+fn usage_by_month(conn: &mut DbConn, plans: &[PlanRow]) -> QueryResult<HashMap<(String, i32), Months>> {
+    let mut out: HashMap<(String, i32), Months> = HashMap::new();
+    let (Some(first), Some(last)) = (plans.iter().map(|p| p.year).min(), plans.iter().map(|p| p.year).max()) else {
+        return Ok(out);
+    };
+    let ids: Vec<&str> = plans.iter().map(|p| p.planned_user_id.as_str()).collect();
+    let rows: Vec<(String, String, i64)> = us::table
+        .filter(us::planned_user_id.eq_any(&ids))
+        .filter(us::superseded.eq(false))
+        .filter(us::period.ge(format!("{first:04}-01")))
+        .filter(us::period.le(format!("{last:04}-12")))
+        .select((us::planned_user_id, us::period, us::volume_m3))
+        .load(conn)?;
+    for (user, period, volume) in rows {
+        let Some(m) = crate::domain::dates::Month::parse(&period) else { continue };
+        out.entry((user, m.year)).or_insert([None; 12])[(m.month - 1) as usize] = Some(volume);
+    }
+    Ok(out)
+}
+
+/// Whether a plan's year is over plan: usage recorded exceeds the planned quantity of January through the latest
+/// month with usage recorded (a year with no usage is not over).
+fn is_over(plan: &PlanRow, used: Option<&Months>) -> bool {
+    let Some(used) = used else { return false };
+    let Some(latest) = used.iter().rposition(Option::is_some) else { return false };
+    let total: i64 = used.iter().flatten().sum();
+    total > super::rules::planned_for(&plan.months(), 1, latest as u32 + 1)
 }
 
 /// 计划用水户的年度计划 — A planned user's plans, by year.
@@ -258,7 +333,8 @@ async fn list_for_user(
         .db
         .run(move |conn| {
             find_user(conn, &id)?.ok_or(ApiError::NotFound)?;
-            page_of(conn, &pp, &PlanFilter { year: None, planned_user_id: Some(id), status: None })
+            let f = PlanFilter { year: None, planned_user_id: Some(id), status: None, category: None, over_plan: None };
+            page_of(conn, &pp, &f)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

@@ -399,7 +399,8 @@ fn batch(
             summary.over_plan += 1;
         }
         match existing {
-            None if basis.excess_m3 == 0 => {}
+            // Nothing to charge (within plan, or a base price of 0): no record.
+            None if basis.excess_m3 == 0 || amount_fen == 0 => {}
             None => {
                 summary.created += 1;
                 created.push(new_row(user, &period, &months, basis, amount_fen, now));

@@ -263,7 +263,7 @@ async fn an_excel_workbook_and_the_templates(app: TestApp) {
     let range = book.worksheet_range("计划用水户").unwrap();
     let header: Vec<String> = range.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
     assert_eq!(header.join(","), HEADER);
-    // A template filled in as it is imports.
+    // The template itself, sent back empty, has no rows to import.
     let empty = upload(&app, &o, xlsx.bytes, XLSX).await;
     empty.assert_problem(400, "validation_failed");
     assert_eq!(empty.body["errors"][0]["field"], "file");

@@ -17,6 +17,7 @@ on_both_databases!(
     plans_and_reports_fired_together_land_once,
     warnings_and_the_key_monitoring_list,
     admin_keeps_the_surcharge_tiers,
+    plans_filter_by_category_and_over_plan,
 );
 
 pub struct Office {
@@ -592,4 +593,54 @@ async fn admin_keeps_the_surcharge_tiers(app: TestApp) {
     let feed = whole_feed(&app, "surcharge_tiers").await;
     assert_eq!(feed.len(), 1);
     assert_eq!(feed[0]["data"]["tiers"][2]["over_pct_from"], 30);
+}
+
+async fn plans_filter_by_category_and_over_plan(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let wu = water_user(&app, &o, &format!("赤水市用水单位{n}"), 360 + n).await;
+        let body = json!({"water_user_id": wu, "category": if n == 2 { "self_supplied" } else { "non_residential" },
+                          "supply": "own_source", "base_price_yuan_per_m3": "2"});
+        let r = app.post("/api/v1/planned-users").bearer(&o.saving).json(&body).send().await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        assert_eq!(issue(&app, &o, &id, json!({"year": y, "annual_m3": 1200})).await.status, 201);
+        ids.push(id);
+    }
+    // 100 m³ a month planned. The first used 150 in January (over); the second 100 and 50 (150 against 200:
+    // not over); the third reported nothing.
+    for (i, month, v) in [(0, 1, 150), (1, 1, 100), (1, 2, 50)] {
+        assert_eq!(report(&app, &o.saving, &ids[i], &format!("{y}-{month:02}"), v).await.status, 201);
+    }
+    let users_of = |r: &Resp| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"].as_array().unwrap().iter().map(|p| p["planned_user_id"].as_str().unwrap().to_string()).collect()
+    };
+    let reader = app.token(&[Role::Leader]);
+    let over =
+        app.get(&format!("/api/v1/plans?year={y}&over_plan=true&include_total=true")).bearer(&reader).send().await;
+    assert_eq!(users_of(&over), [ids[0].clone()]);
+    assert_eq!(over.body["total"], 1);
+    let not = app.get(&format!("/api/v1/plans?year={y}&over_plan=false&limit=1")).bearer(&reader).send().await;
+    let mut seen = users_of(&not);
+    let cursor = not.body["next_cursor"].as_str().unwrap().to_string();
+    let rest = app
+        .get(&format!("/api/v1/plans?year={y}&over_plan=false&limit=1&cursor={cursor}"))
+        .bearer(&reader)
+        .send()
+        .await;
+    seen.extend(users_of(&rest));
+    assert_eq!(rest.body["next_cursor"], Value::Null);
+    seen.sort();
+    let mut expected = vec![ids[1].clone(), ids[2].clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
+    let self_supplied = app.get("/api/v1/plans?category=self_supplied").bearer(&reader).send().await;
+    assert_eq!(users_of(&self_supplied), [ids[2].clone()]);
+    // A correction that takes the second over plan moves it.
+    assert_eq!(report(&app, &o.saving, &ids[1], &format!("{y}-02"), 101).await.status, 201);
+    let over = app.get(&format!("/api/v1/plans?year={y}&over_plan=true")).bearer(&reader).send().await;
+    assert_eq!(users_of(&over).len(), 2);
 }

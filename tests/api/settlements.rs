@@ -10,7 +10,11 @@ use crate::helpers::*;
 use crate::on_both_databases;
 use crate::planned_use::{issue, last_year, office, planned_user, report, water_user, Office};
 
-on_both_databases!(a_year_settled_billed_and_collected, quarters_settled_together_once);
+on_both_databases!(
+    a_year_settled_billed_and_collected,
+    quarters_settled_together_once,
+    a_year_and_its_quarter_fired_together
+);
 
 async fn settle(app: &TestApp, o: &Office, body: Value) -> Resp {
     app.post("/api/v1/plan-settlements").bearer(&o.saving).json(&body).send().await
@@ -207,6 +211,8 @@ async fn a_year_settled_billed_and_collected(app: TestApp) {
     let totals = app.get("/api/v1/fee-assessments?kind=over_plan_surcharge").bearer(&finance).send().await;
     assert_eq!(totals.body["totals"]["assessed_fen"], 579_600 + 6000, "{}", totals.text);
     assert_eq!(totals.body["totals"]["paid_fen"], 579_600);
+    let of_year = app.get(&format!("/api/v1/fee-assessments?period={y}")).bearer(&finance).send().await;
+    assert_eq!(of_year.body["totals"]["count"], 2, "{}", of_year.text);
 
     // Two records, each audited and in the feed; five runs recorded.
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_assessments WHERE kind = 'over_plan_surcharge'"), 2);
@@ -262,5 +268,27 @@ async fn quarters_settled_together_once(app: TestApp) {
     assert_eq!(counts(&q2), [3, 0, 0, 0, 0, 0, 0], "{q2}");
     assert_eq!(q2["incomplete"], 3);
     settle(&app, &o, json!({"year": y})).await.assert_problem(409, "settled_by_other_period");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_assessments"), 2);
+}
+
+async fn a_year_and_its_quarter_fired_together(app: TestApp) {
+    let o = office(&app);
+    let y = last_year();
+    for n in 0..2 {
+        let wu = water_user(&app, &o, &format!("赤水市用水大户{n}"), 440 + n).await;
+        let id = planned_user(&app, &o, &wu).await["id"].as_str().unwrap().to_string();
+        assert_eq!(issue(&app, &o, &id, json!({"year": y, "annual_m3": 1200})).await.status, 201);
+        assert_eq!(report(&app, &o.saving, &id, &format!("{y}-01"), 1500).await.status, 201);
+    }
+    // Two clerks: one settles the year, the other its first quarter, at the same moment. One wins; the excess is
+    // never charged twice.
+    let both =
+        join_all([settle(&app, &o, json!({"year": y})), settle(&app, &o, json!({"period": format!("{y}-Q1")}))]).await;
+    let ok: Vec<&Resp> = both.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(ok.len(), 1, "{} / {}", both[0].text, both[1].text);
+    assert_eq!(ok[0].body["created"], 2);
+    let refused = both.iter().find(|r| r.status != 200).unwrap();
+    refused.assert_problem(409, "settled_by_other_period");
+    assert_eq!(app.count("SELECT COUNT(DISTINCT period) AS n FROM fee_assessments"), 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_assessments"), 2);
 }
