@@ -64,15 +64,9 @@ fn seed_sql(series: &dyn Fn(i64) -> String, pad: &dyn Fn(&str) -> String) -> Str
     )
 }
 
-/// What every run starts from: no assessments, payments or audit events (the trail is append-only: PostgreSQL's
-/// TRUNCATE passes its row triggers by; on SQLite the trigger is set aside for the reset).
+/// What every run starts from: no assessments or payments (and, with `RESET_TRAIL_*`, no audit events).
 const RESET: &str = "DELETE FROM payments; DELETE FROM fee_assessments; DELETE FROM idempotency_keys;
-    DELETE FROM counters WHERE name LIKE 'fee_notice:%';
-    UPDATE ledger_head SET audit_seq = 0, audit_hash = '0000000000000000000000000000000000000000000000000000000000000000';";
-const RESET_TRAIL_POSTGRES: &str = "TRUNCATE audit_events;";
-const RESET_TRAIL_SQLITE: &str = "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events;
-    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;";
+    DELETE FROM counters WHERE name LIKE 'fee_notice:%';";
 
 fn seed_postgres(conn: &mut PgConnection) {
     if count(conn, "SELECT COUNT(*)::bigint AS n FROM permits") == PERMITS {
@@ -84,7 +78,7 @@ fn seed_postgres(conn: &mut PgConnection) {
         "TRUNCATE payments, fee_assessments, fee_rates, withdrawals, permits, water_zones, water_users CASCADE",
     )
     .unwrap();
-    let sql = seed_sql(&|n| format!("generate_series(1, {n}) AS s(i)"), &|e| format!("lpad(({e})::text, 12, '0')"));
+    let sql = seed_sql(&series_postgres, &pad_postgres);
     conn.batch_execute(&sql).unwrap();
     conn.batch_execute("ANALYZE").unwrap();
     eprintln!("seeded in {:.0} s", t.elapsed().as_secs_f64());
@@ -103,11 +97,7 @@ fn seed_sqlite(path: &str) {
         return;
     }
     eprintln!("seeding SQLite: {PERMITS} permits with 3 months of withdrawals…");
-    let series = |n: i64| {
-        format!("(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) s")
-    };
-    let pad = |e: &str| format!("substr('000000000000' || ({e}), -12, 12)");
-    conn.batch_execute(&format!("BEGIN; {} COMMIT; ANALYZE;", seed_sql(&series, &pad))).unwrap();
+    conn.batch_execute(&format!("BEGIN; {} COMMIT; ANALYZE;", seed_sql(&series_sqlite, &pad_sqlite))).unwrap();
 }
 
 /// Runs `period` through the API while sampling the service's RSS; returns (seconds, peak RSS KiB, summary).

@@ -55,15 +55,10 @@ fn seed_sql(series: &dyn Fn(i64) -> String, pad: &dyn Fn(&str) -> String) -> Str
     )
 }
 
-/// What every run starts from: no surcharges, no imported records, no audit events (see benches/fees.rs).
+/// What every run starts from: no surcharges and no imported records (and, with `RESET_TRAIL_*`, no audit events).
 const RESET: &str = "DELETE FROM payments; DELETE FROM fee_assessments; DELETE FROM idempotency_keys;
     DELETE FROM plans WHERE year = 2026; DELETE FROM planned_users WHERE id NOT LIKE '00000000-%';
-    DELETE FROM water_users WHERE id NOT LIKE '00000000-%';
-    UPDATE ledger_head SET audit_seq = 0, audit_hash = '0000000000000000000000000000000000000000000000000000000000000000';";
-const RESET_TRAIL_POSTGRES: &str = "TRUNCATE audit_events;";
-const RESET_TRAIL_SQLITE: &str = "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events;
-    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
-    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;";
+    DELETE FROM water_users WHERE id NOT LIKE '00000000-%';";
 
 fn seed_postgres(conn: &mut PgConnection) {
     if count(conn, "SELECT COUNT(*)::bigint AS n FROM plans WHERE year = 2025") == USERS {
@@ -73,7 +68,7 @@ fn seed_postgres(conn: &mut PgConnection) {
     eprintln!("seeding PostgreSQL: {USERS} planned users with 12 months of usage…");
     conn.batch_execute("TRUNCATE payments, fee_assessments, planned_usage, plans, planned_users, water_users CASCADE")
         .unwrap();
-    let sql = seed_sql(&|n| format!("generate_series(1, {n}) AS s(i)"), &|e| format!("lpad(({e})::text, 12, '0')"));
+    let sql = seed_sql(&series_postgres, &pad_postgres);
     conn.batch_execute(&sql).unwrap();
     conn.batch_execute("ANALYZE").unwrap();
     eprintln!("seeded in {:.0} s", t.elapsed().as_secs_f64());
@@ -90,11 +85,7 @@ fn seed_sqlite(path: &str) {
         return;
     }
     eprintln!("seeding SQLite: {USERS} planned users with 12 months of usage…");
-    let series = |n: i64| {
-        format!("(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) s")
-    };
-    let pad = |e: &str| format!("substr('000000000000' || ({e}), -12, 12)");
-    conn.batch_execute(&format!("BEGIN; {} COMMIT; ANALYZE;", seed_sql(&series, &pad))).unwrap();
+    conn.batch_execute(&format!("BEGIN; {} COMMIT; ANALYZE;", seed_sql(&series_sqlite, &pad_sqlite))).unwrap();
 }
 
 /// An import file of `rows` organisations new to the registry (valid credit codes from `first` on), with 2026 plans.

@@ -209,3 +209,30 @@ pub fn sampled<T>(pid: u32, f: impl FnOnce() -> T) -> (f64, u64, T) {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     (seconds, sampler.join().unwrap(), out)
 }
+
+/// Empties the audit trail for a new run (it is append-only: PostgreSQL's TRUNCATE passes its row triggers by; on
+/// SQLite the trigger is set aside for the reset), with the ledger head back at the start.
+pub const RESET_TRAIL_POSTGRES: &str = "TRUNCATE audit_events;
+    UPDATE ledger_head SET audit_seq = 0, audit_hash = '0000000000000000000000000000000000000000000000000000000000000000';";
+pub const RESET_TRAIL_SQLITE: &str = "DROP TRIGGER audit_events_no_delete; DELETE FROM audit_events;
+    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+    UPDATE ledger_head SET audit_seq = 0, audit_hash = '0000000000000000000000000000000000000000000000000000000000000000';";
+
+/// A table `s(i)` of 1..=n, for seeding: PostgreSQL's `generate_series`, or a recursive query on SQLite.
+pub fn series_postgres(n: i64) -> String {
+    format!("generate_series(1, {n}) AS s(i)")
+}
+
+pub fn series_sqlite(n: i64) -> String {
+    format!("(WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s) s")
+}
+
+/// An expression zero-padded to 12 characters, for ids made from numbers.
+pub fn pad_postgres(e: &str) -> String {
+    format!("lpad(({e})::text, 12, '0')")
+}
+
+pub fn pad_sqlite(e: &str) -> String {
+    format!("substr('000000000000' || ({e}), -12, 12)")
+}

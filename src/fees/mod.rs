@@ -144,6 +144,44 @@ impl crate::write::Entity for AssessmentRow {
 }
 
 impl AssessmentRow {
+    /// A new assessment of `kind` for `payer_id` and `period`: assessed, nothing served, requested or paid, no
+    /// volume or amount yet (the caller sets what it computed).
+    pub fn fresh(kind: Kind, payer_id: &str, period: &str, now: NaiveDateTime) -> Self {
+        Self {
+            id: crate::domain::new_id(),
+            kind: kind.as_str().into(),
+            payer_id: payer_id.into(),
+            permit_id: None,
+            period: period.into(),
+            months: String::new(),
+            volume_m3: 0,
+            amount_fen: 0,
+            lines: "[]".into(),
+            status: Status::Assessed.as_str().into(),
+            notice_no: None,
+            notified_on: None,
+            due_date: None,
+            request_kind: None,
+            request_until: None,
+            request_reason: None,
+            request_on: None,
+            deferred_until: None,
+            waived_on: None,
+            paid_fen: 0,
+            late_fee_paid_fen: 0,
+            last_paid_on: None,
+            last_step_on: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            zone_class: None,
+            late_fee_rate: None,
+            request_by: None,
+            planned_user_id: None,
+            surcharge: None,
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         Kind::parse(&self.kind).unwrap_or(Kind::WaterResourceFee)
     }

@@ -199,39 +199,16 @@ fn batch(
 }
 
 fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::NaiveDateTime) -> AssessmentRow {
-    let status = if draft.kind == Kind::TaxReferral { Status::Referred } else { Status::Assessed };
+    let fresh = AssessmentRow::fresh(draft.kind, &basis.holder_id, period, now);
     AssessmentRow {
-        id: crate::domain::new_id(),
-        kind: draft.kind.as_str().into(),
-        payer_id: basis.holder_id.clone(),
         permit_id: Some(basis.permit_id.clone()),
-        period: period.into(),
         months: draft.months_text(),
         volume_m3: draft.volume_m3,
         amount_fen: draft.amount_fen,
         lines: serde_json::to_string(&draft.lines).unwrap_or_default(),
-        status: status.as_str().into(),
-        notice_no: None,
-        notified_on: None,
-        due_date: None,
-        request_kind: None,
-        request_until: None,
-        request_reason: None,
-        request_on: None,
-        deferred_until: None,
-        waived_on: None,
-        paid_fen: 0,
-        late_fee_paid_fen: 0,
-        last_paid_on: None,
-        last_step_on: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
+        status: if draft.kind == Kind::TaxReferral { Status::Referred } else { Status::Assessed }.as_str().into(),
         zone_class: basis.zone_class.clone(),
-        late_fee_rate: None,
-        request_by: None,
-        planned_user_id: None,
-        surcharge: None,
+        ..fresh
     }
 }
 

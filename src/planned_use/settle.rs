@@ -460,37 +460,12 @@ fn new_row(
     now: chrono::NaiveDateTime,
 ) -> AssessmentRow {
     AssessmentRow {
-        id: crate::domain::new_id(),
-        kind: Kind::OverPlanSurcharge.as_str().into(),
-        payer_id: user.water_user_id.clone(),
-        permit_id: None,
-        period: period.into(),
         months: months.iter().map(Month::to_string).collect::<Vec<_>>().join(","),
         volume_m3: basis.excess_m3,
         amount_fen,
-        lines: "[]".into(),
-        status: Status::Assessed.as_str().into(),
-        notice_no: None,
-        notified_on: None,
-        due_date: None,
-        request_kind: None,
-        request_until: None,
-        request_reason: None,
-        request_on: None,
-        deferred_until: None,
-        waived_on: None,
-        paid_fen: 0,
-        late_fee_paid_fen: 0,
-        last_paid_on: None,
-        last_step_on: None,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        zone_class: None,
-        late_fee_rate: None,
-        request_by: None,
         planned_user_id: Some(user.id.clone()),
         surcharge: serde_json::to_string(&basis).ok(),
+        ..AssessmentRow::fresh(Kind::OverPlanSurcharge, &user.water_user_id, period, now)
     }
 }
 
