@@ -166,7 +166,9 @@ fn main() {
         migrate(&url);
         let mut conn = PgConnection::establish(&url).unwrap();
         seed_postgres(&mut conn);
-        conn.batch_execute(&format!("BEGIN; {RESET} {RESET_TRAIL_POSTGRES} COMMIT; VACUUM ANALYZE;")).unwrap();
+        conn.batch_execute(&format!("BEGIN; {RESET} {RESET_TRAIL_POSTGRES} COMMIT;")).unwrap();
+        // On its own: PostgreSQL runs the statements of one batch in one transaction, where VACUUM may not run.
+        conn.batch_execute("VACUUM ANALYZE").unwrap();
         runs(&url, 18_094, "PostgreSQL");
     }
 }

@@ -22,6 +22,12 @@ impl Now {
     }
 }
 
+/// The instant (UTC) at which `day` begins at the bureau (Asia/Shanghai, UTC+8 all year): for date windows over
+/// instants.
+pub fn bureau_day_start(day: NaiveDate) -> NaiveDateTime {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists") - TimeDelta::hours(8)
+}
+
 /// The system clock, shifted by an offset that only tests set.
 #[derive(Debug, Default)]
 pub struct Clock {

@@ -84,6 +84,7 @@ error_codes! {
     NoPlan = ("no_plan", "No plan for that year", "该年度没有用水计划"),
     PlannedUserInactive = ("planned_user_inactive", "Planned user inactive", "计划用水户已停用"),
     SettledByOtherPeriod = ("settled_by_other_period", "Settled by another period", "该年度已按其他期间结算"),
+    AlreadyEscalated = ("already_escalated", "Already escalated", "已移送立案"),
     LastAdmin = ("last_admin", "Last administrator", "不能停用或降级最后一名系统管理员"),
     PreconditionFailed = ("precondition_failed", "Precondition failed", "记录已被他人修改，请刷新后重试"),
     PreconditionRequired = ("precondition_required", "Precondition required", "缺少 If-Match 版本标识"),

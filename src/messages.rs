@@ -197,6 +197,15 @@ pub enum Msg {
     ChangedDuringImport,
     SettlementNotEnded(NaiveDate),
     SettledByOtherPeriod { year: i32, quarterly: bool },
+    // Inspections and cases.
+    NoSuchPermit,
+    NotPermitOfTarget,
+    NoSuchAccount(String),
+    AtMostItems(usize),
+    RepeatedItem(String),
+    InspectedInFuture,
+    DueBeforeInspection(NaiveDate),
+    AlreadyEscalated,
     // Records.
     Duplicate,
     DuplicateCreditCode,
@@ -417,6 +426,14 @@ impl Msg {
             SettledByOtherPeriod { year, quarterly: false } => {
                 format!("{year} 年度已按年度结算超计划加价费，不能再按季度结算（否则重复计收）")
             }
+            NoSuchPermit => "取水许可不存在".into(),
+            NotPermitOfTarget => "该取水许可不属于被检查的取用水户".into(),
+            NoSuchAccount(id) => format!("账号 {id} 不存在"),
+            AtMostItems(n) => format!("最多 {n} 项"),
+            RepeatedItem(v) => format!("{v} 重复"),
+            InspectedInFuture => "巡查时间不能晚于现在".into(),
+            DueBeforeInspection(d) => format!("整改期限不能早于巡查日期（{d}）"),
+            AlreadyEscalated => "该巡查已移送立案，不能重复移送".into(),
             Duplicate => "已存在相同的记录".into(),
             DuplicateCreditCode => "该统一社会信用代码已登记".into(),
             DuplicateZoneName => "已有同名分区".into(),
@@ -632,6 +649,14 @@ impl Msg {
             SettledByOtherPeriod { year, quarterly: false } => {
                 format!("{year} has been settled as a year: settling a quarter as well would charge twice")
             }
+            NoSuchPermit => "no such permit".into(),
+            NotPermitOfTarget => "the permit is not one of the inspected water user's".into(),
+            NoSuchAccount(id) => format!("no account {id}"),
+            AtMostItems(n) => format!("at most {n} items"),
+            RepeatedItem(v) => format!("{v} appears twice"),
+            InspectedInFuture => "the inspection cannot lie in the future".into(),
+            DueBeforeInspection(d) => format!("the deadline cannot be before the inspection ({d})"),
+            AlreadyEscalated => "the inspection has already been escalated into a case".into(),
             Duplicate => "a record with these values already exists".into(),
             DuplicateCreditCode => "a water user with this credit code is already registered".into(),
             DuplicateZoneName => "a zone with this name exists".into(),

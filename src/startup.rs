@@ -48,6 +48,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::planned_use::monitoring::routes)
             .configure(crate::planned_use::tiers::routes)
             .configure(crate::planned_use::settle::routes)
+            .configure(crate::inspections::routes::routes)
+            .configure(crate::inspections::rectification_routes::routes)
+            .configure(crate::cases::routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );

@@ -98,7 +98,7 @@ pub async fn of_record(
     prefix: &'static str,
     page: PageParams<i64>,
     with_actors: bool,
-    exists: fn(&mut DbConn, &str) -> QueryResult<bool>,
+    exists: impl FnOnce(&mut DbConn, &str) -> QueryResult<bool> + Send + 'static,
 ) -> Result<Page<HistoryEntry>, ApiError> {
     db.run(move |conn| {
         if !exists(conn, &id)? {

@@ -342,6 +342,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    inspections (id) {
+        id -> Text,
+        kind -> Text,
+        target_water_user_id -> Text,
+        permit_id -> Nullable<Text>,
+        inspected_at -> Timestamp,
+        lat -> Nullable<Double>,
+        lng -> Nullable<Double>,
+        notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    inspection_inspectors (inspection_id, account_id) {
+        inspection_id -> Text,
+        account_id -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    rectifications (id) {
+        id -> Text,
+        inspection_id -> Text,
+        position -> Integer,
+        #[sql_name = "type"]
+        kind -> Text,
+        description -> Text,
+        rectification_due -> Date,
+        status -> Text,
+        completed_on -> Nullable<Date>,
+        completion_note -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        case_no -> Nullable<Text>,
+        stage -> Text,
+        water_user_id -> Nullable<Text>,
+        party_name -> Text,
+        party_id_number -> Nullable<Text>,
+        party_kind -> Text,
+        violation_type -> Text,
+        facts -> Text,
+        legal_basis -> Nullable<Text>,
+        source_inspection_id -> Nullable<Text>,
+        findings -> Text,
+        clue_on -> Date,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::joinable!(fee_assessments -> water_users (payer_id));
@@ -351,6 +416,9 @@ diesel::joinable!(payments -> fee_assessments (assessment_id));
 diesel::joinable!(planned_users -> water_users (water_user_id));
 diesel::joinable!(plans -> planned_users (planned_user_id));
 diesel::joinable!(planned_usage -> planned_users (planned_user_id));
+diesel::joinable!(inspections -> water_users (target_water_user_id));
+diesel::joinable!(inspection_inspectors -> inspections (inspection_id));
+diesel::joinable!(rectifications -> inspections (inspection_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
@@ -374,4 +442,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     plans,
     planned_usage,
     surcharge_tiers,
+    inspections,
+    inspection_inspectors,
+    rectifications,
+    cases,
 );

@@ -147,7 +147,20 @@ fn map_unique<R: Entity>(e: diesel::result::Error) -> ApiError {
 
 /// Inserts a new record and audits it (`action`, e.g. `water_user_created`). Returns its view.
 pub fn create<R: Record>(conn: &mut DbConn, ctx: &AuditCtx, row: &R, action: &str) -> Result<R::View, ApiError> {
+    create_with(conn, ctx, row, action, |_| Ok(()))
+}
+
+/// [`create`] for a record with parts kept in tables of their own (an inspection's inspectors and findings):
+/// `parts` inserts them once the row exists, before the record's view is taken for the audit trail.
+pub fn create_with<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    row: &R,
+    action: &str,
+    parts: impl FnOnce(&mut DbConn) -> Result<(), ApiError>,
+) -> Result<R::View, ApiError> {
     row.insert(conn).map_err(map_unique::<R>)?;
+    parts(conn)?;
     let view = row.view(conn, &ctx.now)?;
     audit::record(conn, ctx, Event::new(action).entity(R::ENTITY, row.id()).after(&view))?;
     Ok(view)

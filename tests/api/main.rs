@@ -9,6 +9,7 @@ mod cli;
 mod errors;
 mod fees;
 mod imports;
+mod inspections;
 mod instances;
 mod integrity;
 mod machinery;
