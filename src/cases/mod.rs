@@ -186,3 +186,8 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<CaseRow>> {
 pub fn of_inspection(conn: &mut DbConn, inspection_id: &str) -> QueryResult<Option<String>> {
     cases::table.filter(cases::source_inspection_id.eq(inspection_id)).select(cases::id).first(conn).optional()
 }
+
+/// The clue date of the case opened from inspection `inspection_id`, if any.
+pub fn clue_on_of_inspection(conn: &mut DbConn, inspection_id: &str) -> QueryResult<Option<NaiveDate>> {
+    cases::table.filter(cases::source_inspection_id.eq(inspection_id)).select(cases::clue_on).first(conn).optional()
+}

@@ -62,6 +62,16 @@ impl TableFormat {
     }
 }
 
+/// The SHA-256 of a spooled file (hex), read from the start; the file is rewound afterwards.
+pub fn sha256(file: &mut File) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    file.rewind()?;
+    let mut h = Sha256::new();
+    std::io::copy(file, &mut h)?;
+    file.rewind()?;
+    Ok(hex::encode(h.finalize()))
+}
+
 /// Writes the request body to an anonymous temporary file as it arrives, refusing more than `limit` bytes (413,
 /// as soon as the limit is passed). The file is rewound, ready to read.
 pub async fn spool(req: &HttpRequest, payload: &mut web::Payload, limit: usize) -> Result<File, ApiError> {

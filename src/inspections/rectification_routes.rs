@@ -9,9 +9,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::routes::lock_visible;
 use super::rules::{self, FindingType, RectificationStatus};
 use super::{
-    find, find_rectification, rectification_views, InspectionsRead, InspectionsWrite, Rectification, RectificationRow,
+    find_rectification, rectification_views, InspectionsRead, InspectionsWrite, Rectification, RectificationRow,
     Visibility,
 };
 use crate::audit::history::{of_record as record_history, HistoryEntry};
@@ -26,7 +27,7 @@ use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, Page, PageQuer
 use crate::messages::Msg;
 use crate::security::{Authorized, AUDIT_READERS};
 use crate::state::AppState;
-use crate::write::{self, Change, Reply};
+use crate::write::{self, Change, Record, Reply};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list).service(get_one).service(complete).service(history);
@@ -39,9 +40,11 @@ pub struct RectificationFilter {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub kind: Option<FindingType>,
-    /// `open` (not yet rectified, overdue or not), `rectified`, or `overdue` (open past its due date as of `as_of`).
+    /// `open` (not yet rectified, overdue or not), `rectified`, or `overdue` (open past its due date) — as of
+    /// `as_of` when given.
     pub status: Option<RectificationStatus>,
-    /// The day `overdue` is judged on (default today).
+    /// Read the list as it stood at the end of this day (default today): only findings of inspections by then,
+    /// each open unless rectified on or before it, overdue when open past its due date.
     #[param(value_type = Option<String>, format = Date)]
     pub as_of: Option<Date>,
     /// Due on or before this day.
@@ -98,11 +101,18 @@ async fn list(
                 if let Some(v) = f.kind {
                     q = q.filter(rc::kind.eq(v.as_str()));
                 }
+                // As of a day: found by its end (on an inspection by then, however late it was entered), and open
+                // then unless rectified on or before it.
+                if f.as_of.is_some() {
+                    let end = crate::clock::bureau_day_start(as_of + chrono::Days::new(1));
+                    q = q.filter(rc::inspection_id.eq_any(i::table.filter(i::inspected_at.lt(end)).select(i::id)));
+                }
+                let open_then = rc::status.eq("open").or(rc::completed_on.gt(as_of));
                 match f.status {
-                    Some(RectificationStatus::Open) => q = q.filter(rc::status.eq("open")),
-                    Some(RectificationStatus::Rectified) => q = q.filter(rc::status.eq("rectified")),
+                    Some(RectificationStatus::Open) => q = q.filter(open_then),
+                    Some(RectificationStatus::Rectified) => q = q.filter(rc::completed_on.le(as_of)),
                     Some(RectificationStatus::Overdue) => {
-                        q = q.filter(rc::status.eq("open")).filter(rc::rectification_due.lt(as_of))
+                        q = q.filter(open_then).filter(rc::rectification_due.lt(as_of))
                     }
                     None => {}
                 }
@@ -131,9 +141,7 @@ async fn list(
             if f.as_of.is_some() {
                 // Statuses as of the day asked about.
                 for item in &mut items {
-                    if item.status != RectificationStatus::Rectified {
-                        item.status = rules::status_on("open", item.rectification_due, as_of);
-                    }
+                    item.status = rules::status_as_of(item.completed_on, item.rectification_due, as_of);
                 }
             }
             Ok::<_, ApiError>(Page { items, next_cursor: rows.next_cursor, total })
@@ -198,15 +206,16 @@ async fn complete(
     state
         .write(move |conn| {
             let inspection_id = find_rectification(conn, &id)?.ok_or(ApiError::NotFound)?.inspection_id;
-            vis.require(conn, &inspection_id)?;
+            // The inspection first (its day bounds the completion; its view shows the finding's status).
+            let inspection = lock_visible(conn, &vis, &inspection_id)?;
+            let before = inspection.view(conn, &ctx.now)?;
             let (row, view) = write::modify(
                 conn,
                 &ctx,
                 &id,
                 &if_match,
                 "rectification_completed",
-                |conn, before: &RectificationRow| {
-                    let inspection = find(conn, &before.inspection_id)?.ok_or(ApiError::NotFound)?;
+                |_, before: &RectificationRow| {
                     let on =
                         rules::complete(&before.status, inspection.date(), plain(b.effective_date), ctx.now.today)?;
                     let mut after = before.clone();
@@ -216,6 +225,7 @@ async fn complete(
                     Ok(Change::new(after).effective_date(Some(on)))
                 },
             )?;
+            write::bump(conn, &ctx, &inspection, &before, "inspection_finding_rectified")?;
             Ok(Reply::ok(row.version, &view))
         })
         .await

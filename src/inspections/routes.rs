@@ -28,7 +28,7 @@ use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, OptionalJson, 
 use crate::messages::Msg;
 use crate::security::{Authorized, AUDIT_READERS};
 use crate::state::AppState;
-use crate::write::{self, Change, Reply};
+use crate::write::{self, Change, Record, Reply};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list)
@@ -153,6 +153,9 @@ fn inspector_list(conn: &mut DbConn, creator: &str, given: &[String]) -> Result<
     let mut seen: HashSet<&str> = HashSet::from([creator]);
     let mut c = Checks::new();
     for (n, id) in given.iter().enumerate() {
+        if c.required(&format!("inspector_ids[{n}]"), id, 64).is_empty() {
+            continue;
+        }
         if !seen.insert(id.as_str()) {
             if id != creator {
                 c.fail(&format!("inspector_ids[{n}]"), Msg::RepeatedItem(id.clone()));
@@ -178,6 +181,14 @@ fn inspector_list(conn: &mut DbConn, creator: &str, given: &[String]) -> Result<
         c.finish()?;
     }
     Ok(ids)
+}
+
+/// Locks inspection `id` for this transaction and checks the caller may see it (404 otherwise, before any other
+/// check can tell that it exists).
+pub fn lock_visible(conn: &mut DbConn, vis: &Visibility, id: &str) -> Result<InspectionRow, ApiError> {
+    let row = <InspectionRow as write::Versioned>::lock(conn, id)?.ok_or(ApiError::NotFound)?;
+    vis.require(conn, id)?;
+    Ok(row)
 }
 
 /// The target must be in the registry, the permit (if any) one of the target's.
@@ -254,6 +265,11 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let p: PageParams<(NaiveDateTime, String)> = query.page.params()?;
     let f = query.filter;
+    if let (Some(a), Some(b)) = (f.from, f.to) {
+        if b < a {
+            return Err(ApiError::invalid("to", Msg::NotBeforeFrom));
+        }
+    }
     let from = plain(f.from).map(crate::clock::bureau_day_start);
     let to = plain(f.to).and_then(|d| d.succ_opt()).map(crate::clock::bureau_day_start);
     let vis = Visibility::of(&caller.principal);
@@ -433,7 +449,7 @@ async fn update(
     let id = id.into_inner();
     state
         .write(move |conn| {
-            vis.require(conn, &id)?;
+            lock_visible(conn, &vis, &id)?;
             let (row, view) =
                 write::modify(conn, &ctx, &id, &if_match, "inspection_updated", |conn, before: &InspectionRow| {
                     let mut after = before.clone();
@@ -454,11 +470,16 @@ async fn update(
                         after.notes = v;
                     }
                     check_target(conn, &after.target_water_user_id, after.permit_id.as_deref())?;
-                    if after.inspected_at != before.inspected_at {
-                        // The findings stay due on or after the inspection's date.
+                    if after.date() > before.date() {
+                        // What followed the inspection stays on or after its day: deadlines, completions, the case.
                         let on = after.date();
-                        if findings_of(conn, &id)?.iter().any(|f| f.rectification_due < on) {
+                        let findings = findings_of(conn, &id)?;
+                        if findings.iter().any(|f| f.rectification_due < on) {
                             return Err(ApiError::invalid("inspected_at", Msg::DueBeforeInspection(on)));
+                        }
+                        let clue_on = cases::clue_on_of_inspection(conn, &id)?;
+                        if findings.iter().filter_map(|f| f.completed_on).chain(clue_on).any(|d| d < on) {
+                            return Err(ApiError::invalid("inspected_at", Msg::StepsBeforeInspection(on)));
                         }
                     }
                     if let Some(given) = &b.inspector_ids {
@@ -475,7 +496,9 @@ async fn update(
 }
 
 /// 补充发现问题 — Add a finding to an inspection (a rectification of its own; the inspection's ETag is not needed).
-#[utoipa::path(tag = "inspections", params(("id" = String, Path)), request_body = NewFinding,
+#[utoipa::path(tag = "inspections", params(("id" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "The inspection's ETag (optional: checked when sent)")),
+    request_body = NewFinding,
     security(("bearer" = ["water_resources", "water_saving", "enforcement", "inspector"])),
     responses(
         (status = 201, description = "Added", body = Rectification, headers(("ETag" = String), ("Location" = String))),
@@ -495,10 +518,10 @@ async fn add_finding(
     let f = body.0;
     state
         .write(move |conn| {
-            vis.require(conn, &id)?;
             // Locked: findings added at once get distinct positions.
-            let inspection = <InspectionRow as write::Versioned>::lock(conn, &id)?.ok_or(ApiError::NotFound)?;
+            let inspection = lock_visible(conn, &vis, &id)?;
             if_match.check_if_present(inspection.version)?;
+            let before = inspection.view(conn, &ctx.now)?;
             let last: Option<i32> =
                 rc::table.filter(rc::inspection_id.eq(&id)).select(diesel::dsl::max(rc::position)).first(conn)?;
             let position = last.unwrap_or(0) + 1;
@@ -511,6 +534,8 @@ async fn add_finding(
             row.created_at = ctx.now.at;
             row.updated_at = ctx.now.at;
             let view = write::create(conn, &ctx, &row, "rectification_created")?;
+            // The inspection shows its findings: its next version, in its history and the change feed.
+            write::bump(conn, &ctx, &inspection, &before, "inspection_finding_added")?;
             Ok(Reply::created(format!("/api/v1/rectifications/{}", row.id), row.version, &view))
         })
         .await
@@ -557,7 +582,7 @@ async fn escalate(
     let b = body.0;
     write::check_action(&if_match, b.reason.as_deref())?;
     let mut c = Checks::new();
-    let facts = c.optional_text("facts", b.facts.as_deref(), 10_000);
+    let facts = c.optional_text("facts", b.facts.as_deref(), rules::MAX_FACTS_CHARS);
     let legal_basis = c.optional_text("legal_basis", b.legal_basis.as_deref(), 2000);
     c.finish()?;
     let ctx = caller.ctx();

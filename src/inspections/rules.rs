@@ -45,9 +45,14 @@ text_enum! {
     }
 }
 
-/// The bureau's date (Asia/Shanghai) of a UTC instant.
+/// The bureau's date (Asia/Shanghai, UTC+8 all year) of a UTC instant.
 pub fn bureau_date(at: NaiveDateTime) -> NaiveDate {
-    crate::clock::Now::from_utc(at.and_utc()).today
+    (at + TimeDelta::hours(8)).date()
+}
+
+/// The earliest `inspected_at` taken (as for dates: from 1900).
+fn earliest() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(1900, 1, 1).expect("a real day").and_hms_opt(0, 0, 0).expect("midnight")
 }
 
 /// A stored status as read on `today`.
@@ -63,6 +68,8 @@ pub fn status_on(stored: &str, due: NaiveDate, today: NaiveDate) -> Rectificatio
 pub fn check_inspected_at(at: NaiveDateTime, now: NaiveDateTime) -> Result<(), Msg> {
     if at > now + CLOCK_SKEW {
         Err(Msg::InspectedInFuture)
+    } else if at < earliest() {
+        Err(Msg::DateRange)
     } else {
         Ok(())
     }
@@ -112,7 +119,11 @@ pub fn violation_of(findings: &[FindingType]) -> ViolationType {
         .unwrap_or(ViolationType::Other)
 }
 
-/// The facts of a case opened from findings, when the caller writes none: "巡查发现：1. …；2. …。"
+/// Longest facts of a case (characters).
+pub const MAX_FACTS_CHARS: usize = 10_000;
+
+/// The facts of a case opened from findings, when the caller writes none: "巡查发现：1. …；2. …。", cut to
+/// [`MAX_FACTS_CHARS`].
 pub fn facts_of(descriptions: &[String]) -> String {
     if descriptions.is_empty() {
         return "巡查发现问题，移送立案调查。".into();
@@ -122,7 +133,19 @@ pub fn facts_of(descriptions: &[String]) -> String {
         .enumerate()
         .map(|(i, d)| format!("{}. {}", i + 1, d.trim_end_matches(['。', '；', ';', '.'])))
         .collect();
-    format!("巡查发现：{}。", items.join("；"))
+    let facts = format!("巡查发现：{}。", items.join("；"));
+    if facts.chars().count() <= MAX_FACTS_CHARS {
+        facts
+    } else {
+        facts.chars().take(MAX_FACTS_CHARS - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+/// A finding's status as it stood at the end of `day`: open unless rectified on or before it (a later completion
+/// had not happened yet), overdue when open past its due date.
+pub fn status_as_of(completed_on: Option<NaiveDate>, due: NaiveDate, day: NaiveDate) -> RectificationStatus {
+    let open = completed_on.is_none_or(|c| c > day);
+    status_on(if open { "open" } else { "rectified" }, due, day)
 }
 
 #[cfg(test)]
@@ -153,6 +176,29 @@ mod tests {
         assert!(complete("open", d("2026-03-01"), Some(d("2026-02-28")), d("2026-03-10")).is_err());
         assert!(complete("open", d("2026-03-01"), Some(d("2026-03-11")), d("2026-03-10")).is_err());
         assert!(complete("rectified", d("2026-03-01"), None, d("2026-03-10")).is_err());
+    }
+
+    #[test]
+    fn ancient_and_future_inspections_are_refused() {
+        let now = NaiveDateTime::parse_from_str("2026-03-31 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        assert!(check_inspected_at(now + CLOCK_SKEW, now).is_ok());
+        assert!(check_inspected_at(now + CLOCK_SKEW + TimeDelta::seconds(1), now).is_err());
+        assert!(check_inspected_at(earliest(), now).is_ok());
+        assert!(check_inspected_at(earliest() - TimeDelta::seconds(1), now).is_err());
+        // No panic for any instant a client can send.
+        let year_one = NaiveDate::from_ymd_opt(1, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        assert_eq!(bureau_date(year_one), NaiveDate::from_ymd_opt(1, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn long_findings_make_bounded_facts() {
+        let long = vec!["很长的问题描述".repeat(300); 50];
+        assert_eq!(facts_of(&long).chars().count(), MAX_FACTS_CHARS);
+        let due = d("2026-01-01");
+        assert_eq!(status_as_of(None, due, d("2026-01-01")), RectificationStatus::Open);
+        assert_eq!(status_as_of(None, due, d("2026-01-02")), RectificationStatus::Overdue);
+        assert_eq!(status_as_of(Some(d("2026-01-05")), due, d("2026-01-03")), RectificationStatus::Overdue);
+        assert_eq!(status_as_of(Some(d("2026-01-05")), due, d("2026-01-05")), RectificationStatus::Rectified);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::messages::Msg;
 use crate::security::Authorized;
 use crate::state::AppState;
 use crate::water_users::WaterUser;
-use crate::write::{Reply, Versioned};
+use crate::write::{idempotency, Reply, Versioned};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(import).service(template);
@@ -527,6 +527,12 @@ async fn import(
         Some(f) => f,
         None => TableFormat::sniff(&mut file).map_err(|e| ApiError::internal(format!("reading an upload: {e}")))?,
     };
+    // A retry with the same Idempotency-Key and the same file answers the stored outcome.
+    let sum = table::sha256(&mut file).map_err(|e| ApiError::internal(format!("reading an upload: {e}")))?;
+    let digest = idempotency::upload_digest(&req, &[&sum, if format == TableFormat::Csv { "csv" } else { "xlsx" }]);
+    if let Some(stored) = idempotency::claim_deferred(&state.db, digest, caller.now.at).await? {
+        return Ok(stored);
+    }
     let ctx = caller.ctx();
     state
         .write(move |conn| {

@@ -14,11 +14,16 @@
 //! safe even if the first request is merely slow: taking over changes the claim token, and the first request's
 //! write, which can only commit with its own token, then rolls back. Exactly one of them commits.
 //!
+//! **Uploads** (a body that is not JSON: evidence, imported tables) are not read by the middleware: a 50 MiB file
+//! is never held in memory, and its multipart framing differs between retries. The claim is *deferred*: the
+//! handler streams the upload to storage and then calls [`claim_deferred`] with a digest of what it received (the
+//! file's SHA-256, name and type), which replays, refuses or claims exactly as above, before anything is written.
+//!
 //! Responses that carry secrets (tokens, client secrets) are never stored: on `/auth/` and `/service-accounts`
 //! the header is accepted and ignored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use actix_web::body::{self, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -62,8 +67,11 @@ tokio::task_local! {
 pub struct Claim {
     scope: String,
     key: String,
-    token: String,
+    /// Set once the key is claimed: at once for JSON requests, by [`claim_deferred`] for uploads.
+    token: OnceLock<String>,
     finished: AtomicBool,
+    /// How long the key is kept (for a deferred claim).
+    ttl: TimeDelta,
 }
 
 /// The claim of the request being handled, if it carries an Idempotency-Key (read before leaving the request's task).
@@ -74,11 +82,32 @@ pub fn current_claim() -> Option<Arc<Claim>> {
 impl Claim {
     /// The claim `token` (from [`claim`]) of `key` for `scope`.
     pub fn new(scope: &str, key: &str, token: &str) -> Self {
-        Self { scope: scope.into(), key: key.into(), token: token.into(), finished: AtomicBool::new(false) }
+        let claim = Self::deferred(scope, key, TimeDelta::zero());
+        let _ = claim.token.set(token.into());
+        claim
+    }
+
+    /// A key not claimed yet: the handler claims it with [`claim_deferred`] once it knows what it received.
+    fn deferred(scope: &str, key: &str, ttl: TimeDelta) -> Self {
+        Self { scope: scope.into(), key: key.into(), token: OnceLock::new(), finished: AtomicBool::new(false), ttl }
+    }
+
+    /// Whether the key is claimed by this request.
+    pub fn is_claimed(&self) -> bool {
+        self.token.get().is_some()
+    }
+
+    fn token(&self) -> &str {
+        self.token.get().map(String::as_str).unwrap_or_default()
     }
 
     /// Inside the write's transaction: records `reply` as the key's outcome, if the claim is still ours.
     pub fn finish_in(&self, conn: &mut DbConn, reply: &Reply) -> Result<(), ApiError> {
+        if !self.is_claimed() {
+            // An upload whose handler wrote without claiming first: nothing to record (and a bug to fix).
+            tracing::warn!(key = %self.key, "a deferred Idempotency-Key was never claimed");
+            return Ok(());
+        }
         let headers: Vec<(String, String)> = reply.headers().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
         let stored = store(conn, self, reply.status.as_u16(), &headers, reply.body.as_deref().unwrap_or_default())?;
         if !stored {
@@ -105,7 +134,7 @@ fn held(claim: &Claim) -> Box<dyn BoxableExpression<k::idempotency_keys, Sql, Sq
         k::scope
             .eq(&claim.scope)
             .and(k::key.eq(&claim.key))
-            .and(k::claim_token.eq(&claim.token))
+            .and(k::claim_token.eq(claim.token()))
             .and(k::state.eq("in_flight")),
     )
 }
@@ -229,6 +258,47 @@ fn in_flight() -> ApiError {
     ApiError::conflict(ErrorCode::IdempotencyKeyInFlight, Msg::IdempotencyInFlight)
 }
 
+/// For uploads (see the module documentation): claims the request's key, if it carries one, for a request whose
+/// content is summed up by `digest`. `Some(response)` is the stored outcome of the same upload, to be answered as
+/// it is; an error refuses the request (422 another request's key, 409 still running); `None`: go on and write.
+pub async fn claim_deferred(db: &Db, digest: String, now: NaiveDateTime) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(claim) = current_claim() else { return Ok(None) };
+    if claim.is_claimed() {
+        return Ok(None);
+    }
+    let (scope, key, ttl) = (claim.scope.clone(), claim.key.clone(), claim.ttl);
+    match db.write(move |conn| self::claim(conn, &scope, &key, &digest, now, ttl)).await? {
+        Claimed::Proceed(token) => {
+            let _ = claim.token.set(token);
+            Ok(None)
+        }
+        Claimed::Replay { status, headers, body } => Ok(Some(replay(status, &headers, body))),
+    }
+}
+
+/// The digest of an upload for [`claim_deferred`]: the method, the path and query, and what was received (e.g. the
+/// file's SHA-256, name and type) — never the multipart framing, which differs between retries.
+pub fn upload_digest(req: &actix_web::HttpRequest, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(req.method().as_str());
+    h.update(b"\n");
+    h.update(req.uri().to_string());
+    for p in parts {
+        h.update(b"\n");
+        h.update(p.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// A body the middleware leaves to the handler: anything that is not JSON (and not empty).
+fn is_upload(req: &ServiceRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .is_some_and(|ct| !ct.is_empty() && ct != "application/json" && !ct.ends_with("+json"))
+}
+
 /// The digest that tells "the same request" from another one under the same key.
 fn request_digest(req: &ServiceRequest, body: &[u8]) -> String {
     let mut h = Sha256::new();
@@ -285,30 +355,42 @@ pub async fn middleware(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let scope = principal.scope();
-    let (http_req, payload) = req.parts_mut();
-    let body = match crate::http::json::read_body(http_req, payload, crate::http::json::MAX_BODY).await {
-        Ok(b) => b,
-        Err(e) => return Ok(req.error_response(e)),
+    let claim = if is_upload(&req) {
+        Arc::new(Claim::deferred(&scope, &key, ttl))
+    } else {
+        let (http_req, payload) = req.parts_mut();
+        let body = match crate::http::json::read_body(http_req, payload, crate::http::json::MAX_BODY).await {
+            Ok(b) => b,
+            Err(e) => return Ok(req.error_response(e)),
+        };
+        let hash = request_digest(&req, &body);
+        let now = authn.clock.now().at;
+        let (s, kk) = (scope.clone(), key.clone());
+        let claimed = db.write(move |conn| claim(conn, &s, &kk, &hash, now, ttl)).await;
+        let token = match claimed {
+            Err(e) => return Ok(req.error_response(e)),
+            Ok(Claimed::Replay { status, headers, body }) => {
+                return Ok(req.into_response(replay(status, &headers, body)))
+            }
+            Ok(Claimed::Proceed(token)) => token,
+        };
+        req.set_payload(actix_web::dev::Payload::from(body));
+        Arc::new(Claim::new(&scope, &key, &token))
     };
-    let hash = request_digest(&req, &body);
-    let now = authn.clock.now().at;
-    let (s, kk) = (scope.clone(), key.clone());
-    let claimed = db.write(move |conn| claim(conn, &s, &kk, &hash, now, ttl)).await;
-    let token = match claimed {
-        Err(e) => return Ok(req.error_response(e)),
-        Ok(Claimed::Replay { status, headers, body }) => return Ok(req.into_response(replay(status, &headers, body))),
-        Ok(Claimed::Proceed(token)) => token,
-    };
-    let claim = Arc::new(Claim::new(&scope, &key, &token));
-    req.set_payload(actix_web::dev::Payload::from(body));
     let outcome = CLAIM.scope(claim.clone(), next.call(req)).await;
     let res = match outcome {
         Ok(res) => res.map_into_boxed_body(),
         Err(e) => {
-            let _ = db.write(move |conn| release(conn, &claim).map_err(ApiError::from)).await;
+            if claim.is_claimed() {
+                let _ = db.write(move |conn| release(conn, &claim).map_err(ApiError::from)).await;
+            }
             return Err(e);
         }
     };
+    if !claim.is_claimed() {
+        // An upload that was refused before it claimed the key, or that replayed the stored outcome.
+        return Ok(res);
+    }
     if claim.is_finished() {
         return Ok(res);
     }

@@ -230,6 +230,26 @@ pub fn modify_as<R: Entity, V: Serialize>(
     Ok((after, shown))
 }
 
+/// A record whose parts (rows of other tables that its view shows: an inspection's findings) changed in this
+/// transaction: stored as the next version and audited as `action`, with `before_view` (taken before the parts
+/// changed) and the view now. The caller holds the record's row lock ([`Versioned::lock`]).
+pub fn bump<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    before: &R,
+    before_view: &R::View,
+    action: &str,
+) -> Result<(R, R::View), ApiError> {
+    let mut after = before.clone();
+    after.touch(ctx.now.at);
+    if after.store(conn, before.version()).map_err(map_unique::<R>)? != 1 {
+        return Err(ApiError::PreconditionFailed);
+    }
+    let shown = after.view(conn, &ctx.now)?;
+    audit::record(conn, ctx, Event::new(action).entity(R::ENTITY, before.id()).before(before_view).after(&shown))?;
+    Ok((after, shown))
+}
+
 /// Deletes record `id` (`If-Match` checked when sent) once `check` allows it, and audits `action`.
 pub fn remove<R: Record>(
     conn: &mut DbConn,

@@ -16,6 +16,7 @@ on_both_databases!(
     one_bad_row_in_a_thousand_writes_nothing,
     an_excel_workbook_and_the_templates,
     bad_uploads_are_refused,
+    an_import_retried_with_its_key_runs_once,
 );
 
 const HEADER: &str = "credit_code,name,category,supply,base_price_yuan_per_m3,year,annual_m3";
@@ -296,4 +297,46 @@ async fn bad_uploads_are_refused(app: TestApp) {
     garbage.assert_problem(400, "validation_failed");
     upload(&app, &o, b"PK\x03\x04 not really a workbook".to_vec(), XLSX).await.assert_problem(400, "validation_failed");
     assert_eq!(counts(&app), before);
+}
+
+/// An import is an upload: the middleware does not read it, the handler claims the key with the file's digest. A
+/// retry of the same file replays, another file under the key is 422, and a file over 1 MiB takes a key too.
+async fn an_import_retried_with_its_key_runs_once(app: TestApp) {
+    let o = office(&app);
+    let file = format!("{HEADER}\r\n{}\r\n", row(601, "赤水市第二中学", "non_residential", "3.1", 2026, 5_000));
+    let send = |body: String, key: &'static str| {
+        let app = &app;
+        let token = o.saving.clone();
+        async move {
+            app.post("/api/v1/planned-users/import")
+                .bearer(&token)
+                .header("idempotency-key", key)
+                .raw(body, "text/csv")
+                .send()
+                .await
+        }
+    };
+    let first = send(file.clone(), "imp-1").await;
+    assert_eq!(summary(&first), [1, 1, 1, 0, 1, 0]);
+    let after = counts(&app);
+    // Multipart framing aside, "the same request" is the same file: replayed, nothing written again.
+    let again = send(file.clone(), "imp-1").await;
+    assert_eq!((again.status, &again.body), (200, &first.body));
+    assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
+    assert_eq!(counts(&app), after);
+    send(file.replace("5000", "6000"), "imp-1").await.assert_problem(422, "idempotency_key_reused");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'planned_users_imported'"), 1);
+
+    // Over 1 MiB with a key: read in full (not 413); a refused file frees the key, so the corrected one runs.
+    let mut big = String::from(HEADER);
+    big.push_str("\r\n");
+    while big.len() < 1_200_000 {
+        big.push_str(&row(602, "格式错误的单位", "no_such_category", "3.1", 2026, 1));
+        big.push_str("\r\n");
+    }
+    let bad = send(big, "imp-2").await;
+    bad.assert_problem(400, "validation_failed");
+    assert_eq!(counts(&app), after);
+    let fixed = format!("{HEADER}\r\n{}\r\n", row(602, "改正后的单位", "non_residential", "3.1", 2026, 1));
+    assert_eq!(summary(&send(fixed, "imp-2").await), [1, 1, 1, 0, 1, 0]);
 }

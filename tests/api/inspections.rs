@@ -189,9 +189,21 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
         .assert_problem(409, "invalid_transition");
     assert_eq!(list("status=rectified".into()).await, vec![r1.clone()]);
     assert_eq!(list("status=overdue".into()).await, Vec::<String>::new());
+    // As it stood two days ago: not rectified yet, so overdue then; eleven days ago nothing had been found.
+    assert_eq!(list(format!("status=rectified&as_of={}", days_ago(2))).await, Vec::<String>::new());
+    assert_eq!(list(format!("status=overdue&as_of={}", days_ago(2))).await, vec![r1.clone()]);
+    let then = app
+        .get(&format!("/api/v1/rectifications?inspection_id={id}&as_of={}", days_ago(2)))
+        .bearer(&staff)
+        .send()
+        .await;
+    assert_eq!(then.body["items"][0]["status"], "overdue");
+    assert_eq!(list(format!("as_of={}", days_ago(11))).await, Vec::<String>::new());
     let i = app.get(&format!("/api/v1/inspections/{id}")).bearer(&staff).send().await;
     assert_eq!(i.body["open_findings"], 1);
     assert_eq!(i.body["findings"][0]["status"], "rectified");
+    // Completing a finding is a step of the inspection too (its view shows it): next version, in its history.
+    assert_eq!(i.etag(), "\"2\"");
 
     // A finding added later; an update of the inspection (the creator stays one of the inspectors).
     let added = app
@@ -206,7 +218,7 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
     let patched = app
         .patch(&format!("/api/v1/inspections/{id}"))
         .bearer(&t.partner_token)
-        .header("if-match", "\"1\"")
+        .header("if-match", "\"3\"")
         .json(&json!({"notes": "企业负责人在场", "inspector_ids": [t.partner], "location": null}))
         .send()
         .await;
@@ -215,10 +227,10 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
     assert_eq!(patched.body["notes"], "企业负责人在场");
     assert_eq!(patched.body["location"], Value::Null);
     assert_eq!(patched.body["findings"].as_array().unwrap().len(), 3);
-    assert_eq!(patched.etag(), "\"2\"");
+    assert_eq!(patched.etag(), "\"4\"");
     app.patch(&format!("/api/v1/inspections/{id}"))
         .bearer(&t.partner_token)
-        .header("if-match", "\"1\"")
+        .header("if-match", "\"3\"")
         .json(&json!({"notes": "stale"}))
         .send()
         .await
@@ -226,7 +238,7 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
     // Moving the inspection after a finding's deadline is refused.
     app.patch(&format!("/api/v1/inspections/{id}"))
         .bearer(&t.partner_token)
-        .header("if-match", "\"2\"")
+        .header("if-match", "\"4\"")
         .json(&json!({"inspected_at": at_days_ago(2)}))
         .send()
         .await
@@ -237,7 +249,7 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
         &app,
         &t.me_token,
         &json!({"kind": "water_saving", "target_water_user_id": t.target,
-        "inspected_at": at_days_ago(40), "findings": []}),
+        "inspected_at": format!("{}T16:30:00Z", days_ago(41)), "findings": []}),
     )
     .await;
     let ids = |r: &Resp| r.body["items"].as_array().unwrap().iter().map(|x| x["id"].clone()).collect::<Vec<_>>();
@@ -252,7 +264,16 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
         .bearer(&staff)
         .send()
         .await;
+    // 16:30 UTC on day 41 is 00:30 on day 40 in Shanghai: that day's, not the day before's.
     assert_eq!((ids(&window), window.body["total"].clone()), (vec![older["id"].clone()], json!(1)));
+    let before =
+        app.get(&format!("/api/v1/inspections?from={}&to={}", days_ago(41), days_ago(41))).bearer(&staff).send().await;
+    assert_eq!(ids(&before), Vec::<Value>::new());
+    app.get(&format!("/api/v1/inspections?from={}&to={}", days_ago(40), days_ago(41)))
+        .bearer(&staff)
+        .send()
+        .await
+        .assert_problem(400, "validation_failed");
     let by_kind = app.get("/api/v1/inspections?kind=water_saving").bearer(&staff).send().await;
     assert_eq!(ids(&by_kind), vec![older["id"].clone()]);
     let by_partner = app.get(&format!("/api/v1/inspections?inspector_id={}", t.partner)).bearer(&staff).send().await;
@@ -266,9 +287,9 @@ async fn an_inspection_with_findings_and_its_rectifications(app: TestApp) {
     let h = app.get(&format!("/api/v1/inspections/{id}/history")).bearer(&staff).send().await;
     let actions: Vec<&str> =
         h.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, vec!["created", "updated"]);
+    assert_eq!(actions, vec!["created", "finding_rectified", "finding_added", "updated"]);
     let feed = whole_feed(&app, "inspection,rectification").await;
-    assert_eq!(feed.iter().filter(|c| c["entity_type"] == "inspection").count(), 3);
+    assert_eq!(feed.iter().filter(|c| c["entity_type"] == "inspection").count(), 5);
     assert_eq!(feed.iter().filter(|c| c["entity_type"] == "rectification").count(), 4);
 }
 
@@ -297,14 +318,14 @@ async fn field_inspectors_see_only_their_own(app: TestApp) {
     }
     app.patch(&format!("/api/v1/inspections/{id}"))
         .bearer(s)
-        .header("if-match", "\"1\"")
+        .header("if-match", "\"9\"")
         .json(&json!({"notes": "x"}))
         .send()
         .await
         .assert_problem(404, "not_found");
     app.post(&format!("/api/v1/rectifications/{rect}/complete"))
         .bearer(s)
-        .header("if-match", "\"1\"")
+        .header("if-match", "\"9\"")
         .json(&json!({"note": "x"}))
         .send()
         .await
@@ -320,7 +341,21 @@ async fn field_inspectors_see_only_their_own(app: TestApp) {
     assert_eq!(listed.body["items"][0]["id"], theirs["id"]);
     let rects = app.get("/api/v1/rectifications?include_total=true").bearer(s).send().await;
     assert_eq!(rects.body["total"], 0);
-    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'inspection_updated'"), 0);
+    // 404 before any other check (a stale ETag would otherwise say it exists), and nothing written.
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action LIKE 'inspection_%' AND action <> 'inspection_created'"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action LIKE 'rectification_%' AND action <> 'rectification_created'"), 0);
+    assert_eq!(count(&app, "rectifications"), 2);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM rectifications WHERE status = 'rectified'"), 0);
+    // Filters never widen what an inspector sees.
+    for q in [
+        format!("inspector_id={}", t.me),
+        format!("target_water_user_id={}", t.target),
+        "has_open_findings=true".into(),
+    ] {
+        let r = app.get(&format!("/api/v1/inspections?{q}&include_total=true")).bearer(s).send().await;
+        let seen: Vec<&Value> = r.body["items"].as_array().unwrap().iter().map(|x| &x["id"]).collect();
+        assert!(seen.iter().all(|x| **x == theirs["id"]), "{q}: {}", r.text);
+    }
 
     // The co-inspector sees and updates it; staff of the inspecting sections and legal see all.
     let p = app.get(&format!("/api/v1/inspections/{id}")).bearer(&t.partner_token).send().await;
@@ -548,10 +583,12 @@ async fn retries_and_double_clicks_write_once(app: TestApp) {
     for r in done.iter().filter(|r| r.status != 200) {
         r.assert_problem(412, "precondition_failed");
     }
+    let etag = app.get(&format!("/api/v1/inspections/{id}")).bearer(&t.enforcement).send().await.etag();
+    assert_eq!(etag, "\"2\"", "the completion was a step of the inspection");
     let escalations = join_all((0..6).map(|_| {
         app.post(&format!("/api/v1/inspections/{id}/escalate"))
             .bearer(&t.enforcement)
-            .header("if-match", "\"1\"")
+            .header("if-match", etag.as_str())
             .send()
     }))
     .await;
