@@ -164,6 +164,10 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_PLAN_WARNING_PCT", default_value_t = 10, global = true)]
     pub plan_warning_pct: u32,
 
+    /// Where evidence files are kept (default: `<data dir>/evidence`).
+    #[arg(long, env = "SHUIWU_EVIDENCE_DIR", global = true)]
+    pub evidence_dir: Option<PathBuf>,
+
     #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 }

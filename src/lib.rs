@@ -22,6 +22,7 @@ pub mod db;
 pub mod documents;
 pub mod domain;
 pub mod error;
+pub mod evidence;
 pub mod fees;
 pub mod health;
 pub mod http;

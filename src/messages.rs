@@ -208,6 +208,7 @@ pub enum Msg {
     AlreadyEscalated,
     StepsBeforeInspection(NaiveDate),
     NotBeforeFrom,
+    OneFileOnly,
     // Records.
     Duplicate,
     DuplicateCreditCode,
@@ -438,6 +439,7 @@ impl Msg {
             AlreadyEscalated => "该巡查已移送立案，不能重复移送".into(),
             StepsBeforeInspection(d) => format!("已有整改完成或移送立案的日期早于新的巡查日期（{d}）"),
             NotBeforeFrom => "不能早于起始日期（from）".into(),
+            OneFileOnly => "每次只能上传一个文件".into(),
             Duplicate => "已存在相同的记录".into(),
             DuplicateCreditCode => "该统一社会信用代码已登记".into(),
             DuplicateZoneName => "已有同名分区".into(),
@@ -663,6 +665,7 @@ impl Msg {
             AlreadyEscalated => "the inspection has already been escalated into a case".into(),
             StepsBeforeInspection(d) => format!("a finding was rectified, or the case opened, before the new inspection day ({d})"),
             NotBeforeFrom => "must not be before from".into(),
+            OneFileOnly => "one file per upload".into(),
             Duplicate => "a record with these values already exists".into(),
             DuplicateCreditCode => "a water user with this credit code is already registered".into(),
             DuplicateZoneName => "a zone with this name exists".into(),

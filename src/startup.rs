@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::planned_use::settle::routes)
             .configure(crate::inspections::routes::routes)
             .configure(crate::inspections::rectification_routes::routes)
+            .configure(crate::inspections::evidence_routes::routes)
             .configure(crate::cases::routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
@@ -144,8 +145,16 @@ impl Application {
             settings.password_hashing_concurrency.unwrap_or(cores),
             std::time::Duration::from_secs(10),
         ));
-        let state =
-            web::Data::new(AppState { db: db.clone(), authn: authn.clone(), settings: Arc::new(settings), hashing });
+        let evidence = crate::evidence::BlobStore::local(
+            &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
+        )?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            authn: authn.clone(),
+            settings: Arc::new(settings),
+            hashing,
+            evidence,
+        });
         let db = web::Data::new(db);
         let authn = web::Data::from(authn);
         let document = api_document();

@@ -8,6 +8,7 @@ use crate::clock::Now;
 use crate::config::Settings;
 use crate::db::{Db, DbConn};
 use crate::error::ApiResult;
+use crate::evidence::BlobStore;
 use crate::security::password::Hashing;
 use crate::security::Authenticator;
 use crate::write::Reply;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Argon2, bounded (see `Hashing`).
     pub hashing: Arc<Hashing>,
+    /// Where evidence files are kept.
+    pub evidence: BlobStore,
 }
 
 impl AppState {

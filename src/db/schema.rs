@@ -407,6 +407,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    evidence (id) {
+        id -> Text,
+        inspection_id -> Nullable<Text>,
+        case_id -> Nullable<Text>,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        uploaded_at -> Timestamp,
+        uploaded_by -> Text,
+        uploader_id -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(permits -> water_zones (zone_id));
 diesel::joinable!(withdrawals -> permits (permit_id));
 diesel::joinable!(fee_assessments -> water_users (payer_id));
@@ -446,4 +464,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     inspection_inspectors,
     rectifications,
     cases,
+    evidence,
 );

@@ -2,6 +2,7 @@
 //! Rows, views and the own-records rule here; the rectification rules in `rules`; HTTP in `routes`
 //! (`/inspections`, escalation into a case) and `rectification_routes` (`/rectifications`).
 
+pub mod evidence_routes;
 pub mod rectification_routes;
 pub mod routes;
 pub mod rules;

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cli;
 mod errors;
+mod evidence;
 mod fees;
 mod imports;
 mod inspections;

@@ -1,0 +1,91 @@
+//! The blob store of evidence: `object_store` over a local directory (`SHUIWU_EVIDENCE_DIR`, by default
+//! `<data dir>/evidence`), one object per SHA-256 (`sha256/ab/abcdef…`). Writes go through a multipart upload in
+//! parts of a few MiB, so that a 50 MiB file is never in memory; the local store writes a staging file and renames
+//! it into place when complete, so a blob is either whole or absent.
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::Arc;
+
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt, WriteMultipart};
+
+use crate::error::ApiError;
+
+/// Size of the parts a blob is written in.
+const PART: usize = 8 * 1024 * 1024;
+/// Size of the reads from the spooled upload.
+const READ: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("evidence store: {what}: {e}"))
+}
+
+impl BlobStore {
+    /// A store in the local directory `dir` (created if missing).
+    pub fn local(dir: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the evidence directory {}: {e}", dir.display()))?;
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| format!("cannot open the evidence directory {}: {e}", dir.display()))?;
+        Ok(Self { inner: Arc::new(fs) })
+    }
+
+    fn key(sha256: &str) -> ObjectPath {
+        ObjectPath::from(format!("sha256/{}/{sha256}", &sha256[..2.min(sha256.len())]))
+    }
+
+    /// Whether the blob `sha256` is stored.
+    pub async fn exists(&self, sha256: &str) -> Result<bool, ApiError> {
+        match self.inner.head(&Self::key(sha256)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(failed("head", e)),
+        }
+    }
+
+    /// Writes `file` (from its start) as the blob `sha256`; a failure leaves no blob.
+    pub async fn put_file(&self, sha256: &str, file: &mut File) -> Result<(), ApiError> {
+        file.rewind().map_err(|e| failed("rewind", e))?;
+        let upload = self.inner.put_multipart(&Self::key(sha256)).await.map_err(|e| failed("put", e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0u8; READ];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(failed("read", e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(failed("put", e));
+            }
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await.map(|_| ()).map_err(|e| failed("put", e))
+    }
+
+    /// The blob `sha256`, whole or the byte range `range` (start inclusive, end exclusive).
+    pub async fn get(&self, sha256: &str, range: Option<std::ops::Range<u64>>) -> Result<GetResult, ApiError> {
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        self.inner.get_opts(&Self::key(sha256), options).await.map_err(|e| failed("get", e))
+    }
+
+    pub async fn delete(&self, sha256: &str) -> Result<(), ApiError> {
+        match self.inner.delete(&Self::key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(failed("delete", e)),
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! `/api/v1/inspections/{id}/evidence`: photos, video and PDFs of an inspection — uploaded (streamed, typed from
+//! their bytes, kept once per digest), listed, and served back with `Range`. Field inspectors: their own
+//! inspections only, as everywhere in inspections.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use diesel::prelude::*;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::routes::lock_visible;
+use super::{find, InspectionsRead, InspectionsWrite, Visibility};
+use crate::db::schema::evidence as ev;
+use crate::error::{ApiError, ApiResult};
+use crate::evidence::{self, download, Evidence, EvidenceRow};
+use crate::http::pagination::PageParams;
+use crate::http::{ListQuery, NoFilter, Page, PageQuery, PathId};
+use crate::security::Authorized;
+use crate::state::AppState;
+use crate::write::{self, idempotency, Reply};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(upload).service(list).service(get_one);
+}
+
+/// The multipart form of an upload (for the documentation: the body is read as a stream).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EvidenceForm {
+    /// The file: JPEG, PNG, HEIC, MP4 or PDF, at most 50 MiB (its type is read from its bytes).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// 上传证据 — Upload a photo, video or PDF to an inspection (`multipart/form-data`, one part named `file`, ≤ 50 MiB).
+/// The type is decided from the file's leading bytes. With an `Idempotency-Key`, a retry of the same file (after a
+/// dropped connection) answers the same evidence item; identical bytes are stored once.
+#[utoipa::path(tag = "inspections", params(("id" = String, Path)),
+    request_body(content = EvidenceForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["water_resources", "water_saving", "enforcement", "inspector"])),
+    responses(
+        (status = 201, description = "Stored", body = Evidence, headers(("Location" = String))),
+        (status = 400, description = "No `file` part, an empty file, or another part (`validation_failed`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 50 MiB (`payload_too_large`): the rest is not read", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not multipart, or not a JPEG, PNG, HEIC, MP4 or PDF (`unsupported_media_type`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+#[post("/inspections/{id}/evidence")]
+async fn upload(
+    state: web::Data<AppState>,
+    caller: Authorized<InspectionsWrite>,
+    id: PathId,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let vis = Visibility::of(&caller.principal);
+    // Someone else's (or no) inspection is 404 before a byte is read.
+    {
+        let (vis, id) = (vis.clone(), id.clone());
+        state
+            .db
+            .run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound).and_then(|_| vis.require(conn, &id)))
+            .await?;
+    }
+    let mut up = evidence::receive(&req, payload).await?;
+    let digest = idempotency::upload_digest(&req, &[&up.sha256, &up.filename, up.content_type]);
+    if let Some(stored) = idempotency::claim_deferred(&state.db, digest, caller.now.at).await? {
+        return Ok(stored);
+    }
+    let store = state.evidence.clone();
+    store.put_file(&up.sha256, &mut up.file).await?;
+    let now = caller.now.at;
+    let row = EvidenceRow {
+        id: crate::domain::new_id(),
+        inspection_id: Some(id.clone()),
+        case_id: None,
+        filename: up.filename.clone(),
+        content_type: up.content_type.into(),
+        size_bytes: up.size as i64,
+        sha256: up.sha256.clone(),
+        uploaded_at: now,
+        uploaded_by: caller.principal.signature(),
+        uploader_id: caller.principal.scope(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let ctx = caller.ctx();
+    let handle = tokio::runtime::Handle::current();
+    let (inner, mut file) = (store.clone(), up.file);
+    let written = state
+        .write(move |conn| {
+            lock_visible(conn, &vis, &id)?;
+            crate::db::lock_names(conn, &[&evidence::blob_lock(&row.sha256)])?;
+            // A failed upload of the same bytes may have removed the blob since it was written: restore it.
+            if !handle.block_on(inner.exists(&row.sha256))? {
+                handle.block_on(inner.put_file(&row.sha256, &mut file))?;
+            }
+            let view = write::create(conn, &ctx, &row, "evidence_uploaded")?;
+            Ok(Reply::created(format!("/api/v1/inspections/{id}/evidence/{}", row.id), row.version, &view))
+        })
+        .await;
+    if written.is_err() {
+        // Nothing refers to the blob unless another upload of the same bytes does: then it stays.
+        let (sha, handle) = (up.sha256, tokio::runtime::Handle::current());
+        let cleaned = state
+            .db
+            .write(move |conn| {
+                crate::db::lock_names(conn, &[&evidence::blob_lock(&sha)])?;
+                if !evidence::referenced(conn, &sha)? {
+                    handle.block_on(store.delete(&sha))?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = cleaned {
+            tracing::warn!(error = %e, "could not remove the blob of a failed upload");
+        }
+    }
+    written
+}
+
+/// 证据列表 — The evidence of an inspection, in upload order (metadata; the bytes: `GET …/evidence/{eid}`).
+#[utoipa::path(tag = "inspections", params(("id" = String, Path), PageQuery),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses((status = 200, description = "Evidence", body = Page<Evidence>)))]
+#[get("/inspections/{id}/evidence")]
+async fn list(
+    state: web::Data<AppState>,
+    caller: Authorized<InspectionsRead>,
+    id: PathId,
+    query: ListQuery<NoFilter>,
+) -> ApiResult<HttpResponse> {
+    let p: PageParams<String> = query.page.params()?;
+    let id = id.into_inner();
+    let vis = Visibility::of(&caller.principal);
+    let page = state
+        .db
+        .run(move |conn| {
+            find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            vis.require(conn, &id)?;
+            let filtered = || ev::table.filter(ev::inspection_id.eq(id.clone())).into_boxed();
+            let total = p.total(|| filtered().count().get_result(conn))?;
+            let mut q = filtered().order(ev::id.asc()).limit(p.fetch()).select(EvidenceRow::as_select());
+            if let Some(after) = &p.after {
+                q = q.filter(ev::id.gt(after.clone()));
+            }
+            let rows = p.page(q.load(conn)?, |r: &EvidenceRow| r.id.clone());
+            Ok::<_, ApiError>(rows.map(|r| Evidence::new(&r)).with_total(total))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// 下载证据 — The bytes of an evidence item, with its stored type; `Range: bytes=…` gives 206 with that range (video
+/// on a phone), a range past the end 416. The ETag is the file's SHA-256.
+#[utoipa::path(tag = "inspections", params(("id" = String, Path), ("eid" = String, Path),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. `bytes=0-1048575`")),
+    security(("bearer" = ["admin", "leader", "water_resources", "water_saving", "enforcement", "legal", "inspector", "platform", "auditor"])),
+    responses(
+        (status = 200, description = "The file", content(("image/jpeg"), ("image/png"), ("image/heif"), ("video/mp4"), ("application/pdf")),
+            headers(("ETag" = String), ("Accept-Ranges" = String))),
+        (status = 206, description = "The range asked for", headers(("Content-Range" = String))),
+        (status = 416, description = "The range lies past the end of the file", headers(("Content-Range" = String)))))]
+#[get("/inspections/{id}/evidence/{eid}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    caller: Authorized<InspectionsRead>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let (id, eid) = path.into_inner();
+    let vis = Visibility::of(&caller.principal);
+    let row = state
+        .db
+        .run(move |conn| {
+            find(conn, &id)?.ok_or(ApiError::NotFound)?;
+            vis.require(conn, &id)?;
+            ev::table
+                .find(&eid)
+                .filter(ev::inspection_id.eq(&id))
+                .select(EvidenceRow::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
+    download::serve(&req, &state.evidence, &row).await
+}
