@@ -21,6 +21,17 @@ fn wanted(req: &HttpRequest, size: u64) -> Result<Option<(u64, u64)>, ()> {
     spec.to_satisfiable_range(size).map(Some).ok_or(())
 }
 
+/// The file name in ASCII for `filename=`: its ASCII letters, digits, `.`, `-` and `_`, or `evidence.<ext>`.
+fn ascii_name(name: &str, content_type: &str) -> String {
+    let kept: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    if kept.trim_matches('.').is_empty() || !kept.contains('.') || kept.starts_with('.') {
+        let ext = std::path::Path::new(name).extension().and_then(|e| e.to_str()).filter(|e| e.is_ascii());
+        format!("evidence.{}", ext.unwrap_or_else(|| content_type.rsplit('/').next().unwrap_or("bin")))
+    } else {
+        kept
+    }
+}
+
 /// The response for evidence `row`: its bytes, or the range asked for.
 pub async fn serve(req: &HttpRequest, store: &BlobStore, row: &EvidenceRow) -> Result<HttpResponse, ApiError> {
     let size = row.size_bytes as u64;
@@ -37,11 +48,15 @@ pub async fn serve(req: &HttpRequest, store: &BlobStore, row: &EvidenceRow) -> R
     let stream = got.into_stream().map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()));
     let disposition = ContentDisposition {
         disposition: DispositionType::Inline,
-        parameters: vec![DispositionParam::FilenameExt(header::ExtendedValue {
-            charset: header::Charset::Ext("UTF-8".into()),
-            language_tag: None,
-            value: row.filename.clone().into_bytes(),
-        })],
+        parameters: vec![
+            // Old clients read `filename` (ASCII), current ones `filename*` (UTF-8).
+            DispositionParam::Filename(ascii_name(&row.filename, &row.content_type)),
+            DispositionParam::FilenameExt(header::ExtendedValue {
+                charset: header::Charset::Ext("UTF-8".into()),
+                language_tag: None,
+                value: row.filename.clone().into_bytes(),
+            }),
+        ],
     };
     let mut res = match range {
         Some((a, b)) => {

@@ -1,6 +1,6 @@
 //! The blob store of evidence: `object_store` over a local directory (`SHUIWU_EVIDENCE_DIR`, by default
 //! `<data dir>/evidence`), one object per SHA-256 (`sha256/ab/abcdef…`). Writes go through a multipart upload in
-//! parts of a few MiB, so that a 50 MiB file is never in memory; the local store writes a staging file and renames
+//! parts of 1 MiB, so that a 50 MiB file is never in memory; the local store writes a staging file and renames
 //! it into place when complete, so a blob is either whole or absent.
 
 use std::fs::File;
@@ -14,8 +14,8 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
 
 use crate::error::ApiError;
 
-/// Size of the parts a blob is written in.
-const PART: usize = 8 * 1024 * 1024;
+/// Size of the parts a blob is written in (one in flight at a time: an upload holds at most two in memory).
+const PART: usize = 1024 * 1024;
 /// Size of the reads from the spooled upload.
 const READ: usize = 256 * 1024;
 
@@ -33,8 +33,10 @@ impl BlobStore {
     pub fn local(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the evidence directory {}: {e}", dir.display()))?;
+        // fsync before the rename: a blob the database refers to must survive a power cut with it.
         let fs = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| format!("cannot open the evidence directory {}: {e}", dir.display()))?;
+            .map_err(|e| format!("cannot open the evidence directory {}: {e}", dir.display()))?
+            .with_fsync(true);
         Ok(Self { inner: Arc::new(fs) })
     }
 
@@ -68,7 +70,7 @@ impl BlobStore {
             if n == 0 {
                 break;
             }
-            if let Err(e) = writer.wait_for_capacity(2).await {
+            if let Err(e) = writer.wait_for_capacity(1).await {
                 return Err(failed("put", e));
             }
             writer.write(&buf[..n]);

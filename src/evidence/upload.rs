@@ -87,7 +87,11 @@ pub async fn receive(req: &HttpRequest, payload: web::Payload) -> Result<Upload,
         if received.is_some() {
             return Err(ApiError::invalid("file", Msg::OneFileOnly));
         }
-        let filename = part.content_disposition().and_then(|d| d.get_filename()).map(str::to_string);
+        let filename = part.content_disposition().and_then(|d| {
+            d.get_filename()
+                .map(str::to_string)
+                .or_else(|| d.get_filename_ext().map(|v| String::from_utf8_lossy(&v.value).into_owned()))
+        });
         let mut file = tempfile::tempfile().map_err(io)?;
         let mut hash = Sha256::new();
         let mut head: Vec<u8> = Vec::with_capacity(8192);

@@ -14,7 +14,7 @@
 //! safe even if the first request is merely slow: taking over changes the claim token, and the first request's
 //! write, which can only commit with its own token, then rolls back. Exactly one of them commits.
 //!
-//! **Uploads** (a body that is not JSON: evidence, imported tables) are not read by the middleware: a 50 MiB file
+//! **Streaming uploads** (evidence, imported tables: the routes listed in `STREAMING_UPLOADS`) are not read by the middleware: a 50 MiB file
 //! is never held in memory, and its multipart framing differs between retries. The claim is *deferred*: the
 //! handler streams the upload to storage and then calls [`claim_deferred`] with a digest of what it received (the
 //! file's SHA-256, name and type), which replays, refuses or claims exactly as above, before anything is written.
@@ -104,9 +104,8 @@ impl Claim {
     /// Inside the write's transaction: records `reply` as the key's outcome, if the claim is still ours.
     pub fn finish_in(&self, conn: &mut DbConn, reply: &Reply) -> Result<(), ApiError> {
         if !self.is_claimed() {
-            // An upload whose handler wrote without claiming first: nothing to record (and a bug to fix).
-            tracing::warn!(key = %self.key, "a deferred Idempotency-Key was never claimed");
-            return Ok(());
+            // A streaming upload whose handler wrote without claiming first: refused rather than written unclaimed.
+            return Err(ApiError::internal("a deferred Idempotency-Key was never claimed"));
         }
         let headers: Vec<(String, String)> = reply.headers().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
         let stored = store(conn, self, reply.status.as_u16(), &headers, reply.body.as_deref().unwrap_or_default())?;
@@ -290,13 +289,13 @@ pub fn upload_digest(req: &actix_web::HttpRequest, parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// A body the middleware leaves to the handler: anything that is not JSON (and not empty).
+/// The routes that stream their uploads and claim their key themselves with [`claim_deferred`]: evidence
+/// (`…/evidence`) and the bulk import. Every other request's body is read here, whatever its content type, so
+/// that no handler can run unclaimed.
+const STREAMING_UPLOADS: [&str; 2] = ["/evidence", "/api/v1/planned-users/import"];
+
 fn is_upload(req: &ServiceRequest) -> bool {
-    req.headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-        .is_some_and(|ct| !ct.is_empty() && ct != "application/json" && !ct.ends_with("+json"))
+    STREAMING_UPLOADS.iter().any(|suffix| req.path().ends_with(suffix))
 }
 
 /// The digest that tells "the same request" from another one under the same key.

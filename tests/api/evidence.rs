@@ -285,4 +285,21 @@ async fn retried_uploads_store_one_item(app: TestApp) {
     let both = join_all(pair.iter().map(|i| upload(&app, &t.me_token, i, "同一张.png", &same, None))).await;
     assert!(both.iter().all(|r| r.status == 201), "{:?}", both.iter().map(|r| &r.text).collect::<Vec<_>>());
     assert_eq!((rows(&app), blobs(&app)), (3, 2));
+
+    // Only the streaming routes defer their key: an action with an empty non-JSON body is claimed as any other,
+    // so its retry replays instead of running again (or failing its stale If-Match).
+    let escalate = || {
+        app.post(&format!("/api/v1/inspections/{id}/escalate"))
+            .bearer(&t.enforcement)
+            .header("if-match", "\"1\"")
+            .header("idempotency-key", "esc-1")
+            .raw(Vec::new(), "text/plain")
+            .send()
+    };
+    let first = escalate().await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = escalate().await;
+    assert_eq!((again.status, &again.body), (201, &first.body));
+    assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM cases"), 1);
 }
