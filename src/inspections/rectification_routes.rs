@@ -107,13 +107,20 @@ async fn list(
                     let end = crate::clock::bureau_day_start(as_of + chrono::Days::new(1));
                     q = q.filter(rc::inspection_id.eq_any(i::table.filter(i::inspected_at.lt(end)).select(i::id)));
                 }
-                let open_then = rc::status.eq("open").or(rc::completed_on.gt(as_of));
+                // Open then: not rectified, or (for a past day) rectified only later; today no completion lies
+                // ahead, so the plain status serves (and its index).
+                let past = f.as_of.is_some();
+                let due = rc::rectification_due.lt(as_of);
                 match f.status {
-                    Some(RectificationStatus::Open) => q = q.filter(open_then),
-                    Some(RectificationStatus::Rectified) => q = q.filter(rc::completed_on.le(as_of)),
-                    Some(RectificationStatus::Overdue) => {
-                        q = q.filter(open_then).filter(rc::rectification_due.lt(as_of))
+                    Some(RectificationStatus::Open) if past => {
+                        q = q.filter(rc::status.eq("open").or(rc::completed_on.gt(as_of)))
                     }
+                    Some(RectificationStatus::Open) => q = q.filter(rc::status.eq("open")),
+                    Some(RectificationStatus::Rectified) => q = q.filter(rc::completed_on.le(as_of)),
+                    Some(RectificationStatus::Overdue) if past => {
+                        q = q.filter(rc::status.eq("open").or(rc::completed_on.gt(as_of))).filter(due)
+                    }
+                    Some(RectificationStatus::Overdue) => q = q.filter(rc::status.eq("open")).filter(due),
                     None => {}
                 }
                 if let Some(v) = f.due_before {

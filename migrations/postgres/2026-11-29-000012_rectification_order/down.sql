@@ -1,0 +1,1 @@
+DROP INDEX rectifications_due_order;
