@@ -488,7 +488,7 @@ async fn escalation_opens_one_case_with_the_findings(app: TestApp) {
         .post(&path)
         .bearer(&t.enforcement)
         .header("if-match", "\"1\"")
-        .json(&json!({"reason": "擅自取水，移送立案"}))
+        .json(&json!({"reason": "擅自取水，移送立案", "effective_date": days_ago(8)}))
         .send()
         .await;
     assert_eq!(case.status, 201, "{}", case.text);
@@ -504,7 +504,7 @@ async fn escalation_opens_one_case_with_the_findings(app: TestApp) {
     assert_eq!(c["violation_type"], "unlicensed_abstraction");
     assert_eq!(c["facts"], "巡查发现：1. 计量设施损坏；2. 未办理取水许可擅自取水。");
     assert_eq!(c["source_inspection_id"], id);
-    assert_eq!(c["clue_on"], today().to_string());
+    assert_eq!(c["clue_on"], days_ago(8));
     assert_eq!(c["findings"].as_array().unwrap().len(), 2);
     assert_eq!(c["findings"][1]["type"], "unlicensed_abstraction");
     // The inspection shows its case; a second escalation is refused.
@@ -537,6 +537,24 @@ async fn escalation_opens_one_case_with_the_findings(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'inspection_escalated'"), 1);
     let feed = whole_feed(&app, "case").await;
     assert_eq!(feed.len(), 1);
+    // The inspection cannot move past what followed it: here the case's clue date (the deadlines would allow it).
+    let move_to = |at: String, etag: &'static str| {
+        app.patch(&format!("/api/v1/inspections/{id}"))
+            .bearer(&t.enforcement)
+            .header("if-match", etag)
+            .json(&json!({"inspected_at": at}))
+            .send()
+    };
+    let late = move_to(at_days_ago(6), "\"2\"").await;
+    late.assert_problem(400, "validation_failed");
+    assert_eq!(late.body["errors"][0]["field"], "inspected_at");
+    let earlier = move_to(at_days_ago(9), "\"2\"").await;
+    assert_eq!(
+        (earlier.status, earlier.body["inspected_at"].clone()),
+        (200, json!(at_days_ago(9))),
+        "{}",
+        earlier.text
+    );
 }
 
 /// A mobile app on a poor connection retries with one Idempotency-Key; two clerks click at once with one ETag.
