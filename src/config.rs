@@ -142,6 +142,22 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_BUREAU_NAME", default_value = "县水务局", global = true)]
     pub bureau_name: String,
 
+    /// Pattern of case numbers (案号), assigned on filing: `{year}` the filing year, `{n}` the serial in that year.
+    #[arg(long, env = "SHUIWU_CASE_NO_PATTERN", default_value = "清水罚〔{year}〕{n}号", global = true)]
+    pub case_no_pattern: String,
+
+    /// Pattern of decision numbers (决定书文号), assigned on decision: `{year}` and `{n}` as for case numbers.
+    #[arg(long, env = "SHUIWU_DECISION_NO_PATTERN", default_value = "清水罚决〔{year}〕{n}号", global = true)]
+    pub decision_no_pattern: String,
+
+    /// A fine (yuan) from which a decision on an organisation is major (legal review) and a hearing may be requested.
+    #[arg(long, env = "SHUIWU_MAJOR_FINE_ORGANISATION_YUAN", default_value_t = 80_000, global = true)]
+    pub major_fine_organisation_yuan: i64,
+
+    /// The same threshold for a person (yuan).
+    #[arg(long, env = "SHUIWU_MAJOR_FINE_PERSON_YUAN", default_value_t = 10_000, global = true)]
+    pub major_fine_person_yuan: i64,
+
     /// First letter of new permit numbers (`D520181G2022-0001`).
     #[arg(long, env = "SHUIWU_PERMIT_LETTER", default_value = "D", global = true)]
     pub permit_letter: String,
@@ -195,6 +211,22 @@ impl Settings {
         }
         if chrono::Datelike::day(&self.water_resource_tax_from) != 1 {
             return Err("SHUIWU_WATER_RESOURCE_TAX_FROM must be the first day of a month (e.g. 2024-12-01)".into());
+        }
+        for (name, pattern) in [
+            ("SHUIWU_CASE_NO_PATTERN", &self.case_no_pattern),
+            ("SHUIWU_DECISION_NO_PATTERN", &self.decision_no_pattern),
+        ] {
+            if !pattern.contains("{n}") || pattern.chars().count() > 60 {
+                return Err(format!("{name} must contain {{n}} (the serial) and be at most 60 characters"));
+            }
+        }
+        for (name, yuan) in [
+            ("SHUIWU_MAJOR_FINE_ORGANISATION_YUAN", self.major_fine_organisation_yuan),
+            ("SHUIWU_MAJOR_FINE_PERSON_YUAN", self.major_fine_person_yuan),
+        ] {
+            if !(1..=crate::domain::MAX_AMOUNT_FEN / 100).contains(&yuan) {
+                return Err(format!("{name} must be an amount in yuan between 1 and 10^10"));
+            }
         }
         Ok(())
     }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! shuiwu (水务): the back-end service of a county water affairs bureau.
 //!
 //! Layers, each using only those above it in this list:
@@ -13,6 +14,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_events;
 pub mod auth;
+pub mod calendar;
 pub mod cases;
 pub mod changes;
 pub mod cli;

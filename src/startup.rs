@@ -52,6 +52,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::inspections::rectification_routes::routes)
             .configure(crate::inspections::evidence_routes::routes)
             .configure(crate::cases::routes::routes)
+            .configure(crate::cases::documents::routes)
+            .configure(crate::cases::evidence_routes::routes)
+            .configure(crate::calendar::routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes),
     );

@@ -44,6 +44,7 @@ crate::text_enum! {
         Evidence = ("evidence", "证据"),
         Case = ("case", "行政处罚案件"),
         Publication = ("publication", "行政处罚公示"),
+        Calendar = ("calendar", "工作日历"),
         Account = ("account", "账号"),
         Department = ("department", "部门"),
         ServiceAccount = ("service_account", "服务账号"),
@@ -51,9 +52,10 @@ crate::text_enum! {
 }
 
 impl EntityType {
-    /// Accounts and service accounts stay out of the change feed: the platform may not read them.
+    /// Accounts and service accounts stay out of the change feed (the platform may not read them), and so does the
+    /// calendar (configuration, not one of the platform's entity types).
     pub fn in_change_feed(self) -> bool {
-        !matches!(self, Self::Account | Self::ServiceAccount)
+        !matches!(self, Self::Account | Self::ServiceAccount | Self::Calendar)
     }
 }
 

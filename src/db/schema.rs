@@ -404,6 +404,56 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        filed_on -> Nullable<Date>,
+        decision_due -> Nullable<Date>,
+        notified_on -> Nullable<Date>,
+        proposed_fine_fen -> Nullable<BigInt>,
+        statement_waived -> Bool,
+        outcome -> Nullable<Text>,
+        fine_fen -> Nullable<BigInt>,
+        decision_no -> Nullable<Text>,
+        decision_date -> Nullable<Date>,
+        publication_due -> Nullable<Date>,
+        published_on -> Nullable<Date>,
+        served_on -> Nullable<Date>,
+        closed_on -> Nullable<Date>,
+        last_step_on -> Nullable<Date>,
+        process -> Text,
+    }
+}
+
+diesel::table! {
+    case_officers (case_id, account_id) {
+        case_id -> Text,
+        account_id -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    case_payments (id) {
+        id -> Text,
+        case_id -> Text,
+        amount_fen -> BigInt,
+        fine_part_fen -> BigInt,
+        late_fee_fen -> BigInt,
+        paid_on -> Date,
+        receipt_no -> Text,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    calendar_years (id) {
+        id -> Text,
+        year -> Integer,
+        source -> Nullable<Text>,
+        holidays -> Text,
+        workdays -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -437,6 +487,8 @@ diesel::joinable!(planned_usage -> planned_users (planned_user_id));
 diesel::joinable!(inspections -> water_users (target_water_user_id));
 diesel::joinable!(inspection_inspectors -> inspections (inspection_id));
 diesel::joinable!(rectifications -> inspections (inspection_id));
+diesel::joinable!(case_officers -> cases (case_id));
+diesel::joinable!(case_payments -> cases (case_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     ledger_head,
@@ -464,5 +516,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     inspection_inspectors,
     rectifications,
     cases,
+    case_officers,
+    case_payments,
+    calendar_years,
     evidence,
 );

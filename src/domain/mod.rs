@@ -2,6 +2,8 @@
 
 pub mod credit_code;
 pub mod dates;
+pub mod id_number;
+pub mod late_fee;
 pub mod money;
 pub mod text;
 pub mod water;

@@ -10,6 +10,7 @@
 //! it) and restored from the upload if needed; when the transaction fails, the blob is removed under the same lock
 //! unless a row refers to it.
 
+pub mod accept;
 pub mod download;
 pub mod store;
 pub mod upload;
@@ -100,6 +101,15 @@ impl Evidence {
             uploaded_by: r.uploaded_by.clone(),
         }
     }
+}
+
+/// The multipart form of an upload (for the documentation: the body is read as a stream).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EvidenceForm {
+    /// The file: JPEG, PNG, HEIC, MP4 or PDF, at most 50 MiB (its type is read from its bytes).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 /// The lock name under which a digest's blob is checked, restored or removed.

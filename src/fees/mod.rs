@@ -227,6 +227,7 @@ impl AssessmentRow {
             due: self.last_free_day(),
             daily_rate: self.daily_late_rate(config),
             waived_on: self.waived_on,
+            cap_fen: None,
         }
     }
 }

@@ -10,31 +10,22 @@ use super::routes::lock_visible;
 use super::{find, InspectionsRead, InspectionsWrite, Visibility};
 use crate::db::schema::evidence as ev;
 use crate::error::{ApiError, ApiResult};
+use crate::evidence::accept::Owner;
 use crate::evidence::{self, download, Evidence, EvidenceRow};
 use crate::http::pagination::PageParams;
 use crate::http::{ListQuery, NoFilter, Page, PageQuery, PathId};
 use crate::security::Authorized;
 use crate::state::AppState;
-use crate::write::{self, idempotency, Reply};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(upload).service(list).service(get_one);
-}
-
-/// The multipart form of an upload (for the documentation: the body is read as a stream).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct EvidenceForm {
-    /// The file: JPEG, PNG, HEIC, MP4 or PDF, at most 50 MiB (its type is read from its bytes).
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
 }
 
 /// 上传证据 — Upload a photo, video or PDF to an inspection (`multipart/form-data`, one part named `file`, ≤ 50 MiB).
 /// The type is decided from the file's leading bytes. With an `Idempotency-Key`, a retry of the same file (after a
 /// dropped connection) answers the same evidence item; identical bytes are stored once.
 #[utoipa::path(tag = "inspections", params(("id" = String, Path)),
-    request_body(content = EvidenceForm, content_type = "multipart/form-data"),
+    request_body(content = crate::evidence::EvidenceForm, content_type = "multipart/form-data"),
     security(("bearer" = ["water_resources", "water_saving", "enforcement", "inspector"])),
     responses(
         (status = 201, description = "Stored", body = Evidence, headers(("Location" = String))),
@@ -50,6 +41,7 @@ async fn upload(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let inspection = id.clone();
     let vis = Visibility::of(&caller.principal);
     // Someone else's (or no) inspection is 404 before a byte is read.
     {
@@ -59,62 +51,9 @@ async fn upload(
             .run(move |conn| find(conn, &id)?.ok_or(ApiError::NotFound).and_then(|_| vis.require(conn, &id)))
             .await?;
     }
-    let mut up = evidence::receive(&req, payload).await?;
-    let digest = idempotency::upload_digest(&req, &[&up.sha256, &up.filename, up.content_type]);
-    if let Some(stored) = idempotency::claim_deferred(&state.db, digest, caller.now.at).await? {
-        return Ok(stored);
-    }
-    let store = state.evidence.clone();
-    store.put_file(&up.sha256, &mut up.file).await?;
-    let now = caller.now.at;
-    let row = EvidenceRow {
-        id: crate::domain::new_id(),
-        inspection_id: Some(id.clone()),
-        case_id: None,
-        filename: up.filename.clone(),
-        content_type: up.content_type.into(),
-        size_bytes: up.size as i64,
-        sha256: up.sha256.clone(),
-        uploaded_at: now,
-        uploaded_by: caller.principal.signature(),
-        uploader_id: caller.principal.scope(),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
-    let ctx = caller.ctx();
-    let handle = tokio::runtime::Handle::current();
-    let (inner, mut file) = (store.clone(), up.file);
-    let written = state
-        .write(move |conn| {
-            lock_visible(conn, &vis, &id)?;
-            crate::db::lock_names(conn, &[&evidence::blob_lock(&row.sha256)])?;
-            // A failed upload of the same bytes may have removed the blob since it was written: restore it.
-            if !handle.block_on(inner.exists(&row.sha256))? {
-                handle.block_on(inner.put_file(&row.sha256, &mut file))?;
-            }
-            let view = write::create(conn, &ctx, &row, "evidence_uploaded")?;
-            Ok(Reply::created(format!("/api/v1/inspections/{id}/evidence/{}", row.id), row.version, &view))
-        })
-        .await;
-    if written.is_err() {
-        // Nothing refers to the blob unless another upload of the same bytes does: then it stays.
-        let (sha, handle) = (up.sha256, tokio::runtime::Handle::current());
-        let cleaned = state
-            .db
-            .write(move |conn| {
-                crate::db::lock_names(conn, &[&evidence::blob_lock(&sha)])?;
-                if !evidence::referenced(conn, &sha)? {
-                    handle.block_on(store.delete(&sha))?;
-                }
-                Ok(())
-            })
-            .await;
-        if let Err(e) = cleaned {
-            tracing::warn!(error = %e, "could not remove the blob of a failed upload");
-        }
-    }
-    written
+    let lock = move |conn: &mut crate::db::DbConn| lock_visible(conn, &vis, &id).map(|_| ());
+    evidence::accept::accept(&state, &caller, &req, payload, Owner::Inspection(inspection), lock, |_, _, _| Ok(()))
+        .await
 }
 
 /// 证据列表 — The evidence of an inspection, in upload order (metadata; the bytes: `GET …/evidence/{eid}`).

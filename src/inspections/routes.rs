@@ -17,7 +17,7 @@ use super::{
 };
 use crate::audit::history::{of_record as record_history, HistoryEntry};
 use crate::audit::EntityType;
-use crate::cases::{self, CarriedFinding, Case, CaseRow, PartyKind, Stage, ViolationType};
+use crate::cases::{self, CarriedFinding, Case, CaseRow, PartyKind, ViolationType};
 use crate::db::schema::{accounts, inspection_inspectors as ii, inspections as i, permits, rectifications as rc};
 use crate::db::DbConn;
 use crate::domain::dates::{plain, Date};
@@ -610,25 +610,23 @@ async fn escalate(
                     })
                     .collect();
                 let descriptions: Vec<String> = findings.iter().map(|f| f.description.clone()).collect();
-                let case = CaseRow {
-                    id: crate::domain::new_id(),
-                    case_no: None,
-                    stage: Stage::Clue.as_str().into(),
+                let party = cases::Party {
                     water_user_id: Some(party.id.clone()),
-                    party_name: party.name.clone(),
-                    party_id_number: Some(party.credit_code.clone()),
-                    party_kind: PartyKind::Organisation.as_str().into(),
-                    violation_type: b.violation_type.unwrap_or_else(|| rules::violation_of(&kinds)).as_str().into(),
-                    facts: facts.clone().unwrap_or_else(|| rules::facts_of(&descriptions)),
-                    legal_basis: legal_basis.clone(),
-                    source_inspection_id: Some(id.clone()),
-                    findings: serde_json::to_string(&carried).unwrap_or_else(|_| "[]".into()),
-                    clue_on: on,
-                    created_by: creator.clone(),
-                    created_at: ctx.now.at,
-                    updated_at: ctx.now.at,
-                    version: 1,
+                    name: party.name.clone(),
+                    id_number: Some(party.credit_code.clone()),
+                    kind: PartyKind::Organisation,
                 };
+                let case = CaseRow::clue(
+                    party,
+                    b.violation_type.unwrap_or_else(|| rules::violation_of(&kinds)),
+                    facts.clone().unwrap_or_else(|| rules::facts_of(&descriptions)),
+                    legal_basis.clone(),
+                    Some(id.clone()),
+                    &carried,
+                    on,
+                    creator.clone(),
+                    ctx.now.at,
+                );
                 let view = write::create(conn, &ctx, &case, "case_opened")?;
                 opened = Some((case, view));
                 // The inspection itself changes but for its version (and its view's `case_id`): the escalation is

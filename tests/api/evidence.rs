@@ -29,7 +29,7 @@ fn file(head: &[u8], len: usize) -> Vec<u8> {
 }
 
 const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
-const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+pub const PNG: &[u8] = &[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
 const MP4: &[u8] = &[
     0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'm', b'p', b'4', b'2', 0, 0, 0, 0, b'i', b's', b'o', b'm', b'm', b'p',
     b'4', b'2',
@@ -41,7 +41,7 @@ const HEIC: &[u8] = &[
 const PDF: &[u8] = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n";
 
 /// A `multipart/form-data` body with one part; returns it and its content type.
-fn form(part: &str, filename: &str, declared: &str, bytes: &[u8]) -> (Vec<u8>, String) {
+pub fn form(part: &str, filename: &str, declared: &str, bytes: &[u8]) -> (Vec<u8>, String) {
     let boundary = format!("----shuiwu{}", uuid::Uuid::now_v7().simple());
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"{part}\"; filename=\"{filename}\"\r\nContent-Type: {declared}\r\n\r\n"

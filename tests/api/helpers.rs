@@ -111,11 +111,19 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let app = shuiwu::startup::Application::build_with_clock(settings, clock.clone()).expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_rt::spawn(app.run_until_stopped());
-    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let client = client();
     TestApp { address, database_url, backend, data_dir, keys, clock, pg_database, client }
 }
 
 /// Today at the bureau by the real clock (apps start on it).
+/// The HTTP client of the tests. Pooled connections are dropped after a second idle: the service closes idle
+/// keep-alive connections after 5 s, and a long upload in between would otherwise be written to a connection the
+/// server has closed (EPIPE on a slow machine).
+fn client() -> awc::Client {
+    let connector = awc::Connector::new().conn_keep_alive(Duration::from_secs(1));
+    awc::Client::builder().connector(connector).timeout(Duration::from_secs(60)).finish()
+}
+
 pub fn today() -> chrono::NaiveDate {
     Clock::system().now().today
 }
@@ -135,7 +143,7 @@ impl TestApp {
             .expect("second instance builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         actix_rt::spawn(app.run_until_stopped());
-        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let client = client();
         TestApp {
             address,
             database_url: self.database_url.clone(),

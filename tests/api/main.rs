@@ -5,6 +5,8 @@ mod helpers;
 mod accounts;
 mod audit;
 mod auth;
+mod calendar;
+mod cases;
 mod cli;
 mod errors;
 mod evidence;
