@@ -153,7 +153,7 @@ ol.evidence { margin: 1mm 0 2mm 8mm; padding: 0; }
 <ol class="evidence">{% for e in evidence %}<li>{{ e }}</li>{% endfor %}</ol>
 {% endif %}
 {% if let Some(n) = notified %}<p class="para">{{ n }}</p>{% endif %}
-{% if penalty %}<p class="para">当事人的上述行为违反了{{ violated }}的规定。依据{{ legal_basis }}的规定，本机关决定对当事人作出如下行政处罚：</p>
+{% if penalty %}<p class="para">当事人的上述行为构成{{ violated }}的违法行为。依据{{ legal_basis }}的规定，本机关决定对当事人作出如下行政处罚：</p>
 <p class="para"><b>{{ content }}</b></p>
 {% if let Some(f) = fine %}<p class="para">罚款金额：人民币（大写）{{ f.0 }}（¥{{ f.1 }}）。当事人应当自收到本决定书之日起{{ payment_days }}日内缴纳罚款。到期不缴纳罚款的，本机关可以每日按罚款数额的百分之三加处罚款，加处罚款的数额不超出罚款的数额（《中华人民共和国行政处罚法》第七十二条）。</p>{% endif %}
 {% else %}<p class="para">依据{{ legal_basis }}的规定，本机关决定对当事人不予行政处罚。</p>
@@ -246,7 +246,7 @@ fn render_decision(conn: &mut DbConn, row: &CaseRow, bureau: &str) -> ApiResult<
         evidence: evidence_names(conn, &row.id)?,
         notified,
         penalty,
-        violated: basis.clone(),
+        violated: violation.label_zh().into(),
         legal_basis: basis,
         content: p.penalty_content.unwrap_or_default(),
         fine: row.fine_fen.filter(|f| *f > 0).map(|f| (capitals(f), yuan(f))),
@@ -288,7 +288,7 @@ async fn decision(state: web::Data<AppState>, _caller: Authorized<CasesRead>, id
 <style>{{ style|safe }}
 h1 { font-size: 30pt; letter-spacing: 0.4em; margin: 30mm 0 4mm; }
 .authority { text-align: center; font-size: 18pt; letter-spacing: 0.2em; margin-bottom: 16mm; }
-table.cover th { width: 40mm; }
+table.cover th { width: 40mm; vertical-align: middle; }
 table.cover td { height: 13mm; vertical-align: middle; }
 </style>
 </head>
