@@ -1,4 +1,5 @@
-//! The `shuiwu` command line: `serve` (default), `migrate`, `openapi`, `token`, `healthcheck`.
+//! The `shuiwu` command line: `serve` (default), `migrate [--dry-run]`, `backup`, `restore`, `openapi`, `token`,
+//! `healthcheck`.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 use crate::identity::{check_roles, Holder, Role};
 use crate::messages::{Lang, Msg};
-use crate::security::jwt::{load_jwt_secret, Subject, MAX_TOKEN_LIFETIME_SECS};
+use crate::security::jwt::{load_signing_keys, Subject, MAX_TOKEN_LIFETIME_SECS};
 use crate::security::revocation::Standing;
 use crate::security::TokenKeys;
 
@@ -57,7 +58,23 @@ pub enum Command {
     /// Serve the API (the default).
     Serve,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// List the migrations that would be applied, and apply none.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a consistent copy of the SQLite database while the service runs (PostgreSQL: pg_dump).
+    Backup {
+        /// The copy to write (must not exist).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a backup; stop the service first (PostgreSQL: pg_restore).
+    Restore {
+        /// The backup to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Exit 0 when the service at SHUIWU_BIND answers `/health/ready` with 200 (a container's HEALTHCHECK).
@@ -111,8 +128,8 @@ pub fn run() -> Result<(), String> {
                 Some((_, s)) => s.epoch,
                 None => 0,
             };
-            let secret = load_jwt_secret(&cli.settings)?;
-            let keys = TokenKeys::new(&secret, &cli.settings.jwt_issuer, &cli.settings.jwt_audience);
+            let own = load_signing_keys(&cli.settings)?;
+            let keys = TokenKeys::with_keys(&own, &cli.settings.jwt_issuer, &cli.settings.jwt_audience);
             let subject = Subject {
                 sub: &sub,
                 username: username.as_deref(),
@@ -126,7 +143,31 @@ pub fn run() -> Result<(), String> {
             Ok(())
         }
         Command::Healthcheck => healthcheck(&cli.settings.bind),
-        Command::Migrate => {
+        Command::Migrate { dry_run: true } => {
+            let pending = crate::backup::pending_migrations(&cli.settings)?;
+            if pending.is_empty() {
+                println!("no pending migrations: the database is up to date");
+            }
+            for m in pending {
+                println!("pending: {m}");
+            }
+            Ok(())
+        }
+        Command::Backup { to } => {
+            let copy = crate::backup::backup(&cli.settings, &to)?;
+            println!("backed up to {copy}");
+            Ok(())
+        }
+        Command::Restore { from } => {
+            let (copy, kept) = crate::backup::restore(&cli.settings, &from)?;
+            println!("restored {copy}");
+            if let Some(kept) = kept {
+                println!("the replaced database is kept as {}", kept.display());
+            }
+            println!("start the service: it applies any newer migrations");
+            Ok(())
+        }
+        Command::Migrate { dry_run: false } => {
             crate::telemetry::init(cli.settings.log_format);
             crate::startup::prepare_database(&cli.settings)?;
             tracing::info!("database is up to date");

@@ -70,6 +70,11 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
 
+    /// Rotating HS256 keys instead of SHUIWU_JWT_SECRET: `kid:secret` pairs separated by commas, the first signs
+    /// and every one verifies (docs/operations.md, "Rotating the signing key").
+    #[arg(long, env = "SHUIWU_JWT_KEYS", hide_env_values = true, global = true)]
+    pub jwt_keys: Option<Secret>,
+
     #[arg(long, env = "SHUIWU_JWT_ISSUER", default_value = "shuiwu", global = true)]
     pub jwt_issuer: String,
 
@@ -216,8 +221,11 @@ impl Settings {
             ("SHUIWU_CASE_NO_PATTERN", &self.case_no_pattern),
             ("SHUIWU_DECISION_NO_PATTERN", &self.decision_no_pattern),
         ] {
-            if !pattern.contains("{n}") || pattern.chars().count() > 60 {
-                return Err(format!("{name} must contain {{n}} (the serial) and be at most 60 characters"));
+            // Serials restart each year: without the year, next year's numbers would repeat this year's.
+            if !pattern.contains("{n}") || !pattern.contains("{year}") || pattern.chars().count() > 60 {
+                return Err(format!(
+                    "{name} must contain {{year}} and {{n}} (the serial restarts each year) and be at most 60 characters"
+                ));
             }
         }
         for (name, yuan) in [
@@ -295,4 +303,23 @@ pub fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbering_patterns_need_the_year_and_the_serial() {
+        let mut s = Settings::from_env();
+        assert_eq!(s.validate(), Ok(()));
+        // Serials restart each year: a pattern without the year would number next year's first case like this one's.
+        s.case_no_pattern = "清水罚{n}号".into();
+        assert!(s.validate().unwrap_err().contains("SHUIWU_CASE_NO_PATTERN"));
+        s.case_no_pattern = "清水罚〔{year}〕号".into();
+        assert!(s.validate().is_err());
+        s.case_no_pattern = "清水罚〔{year}〕{n}号".into();
+        s.decision_no_pattern = "决〔{n}〕".into();
+        assert!(s.validate().unwrap_err().contains("SHUIWU_DECISION_NO_PATTERN"));
+    }
 }

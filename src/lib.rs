@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod audit;
 pub mod audit_events;
 pub mod auth;
+pub mod backup;
 pub mod calendar;
 pub mod cases;
 pub mod changes;

@@ -201,6 +201,7 @@ pub enum Msg {
     NoSuchPermit,
     NotPermitOfTarget,
     NoSuchAccount(String),
+    NotAnOfficer(String),
     AtMostItems(usize),
     RepeatedItem(String),
     InspectedInFuture,
@@ -216,6 +217,8 @@ pub enum Msg {
     StatementWindowOpen(NaiveDate),
     FineExceedsProposed { fine_fen: i64, proposed_fen: i64 },
     LegalReviewRequired,
+    LegalReviewPending,
+    CaseNumberTaken,
     DecisionOverdue(NaiveDate),
     AlreadyPublished,
     FineOutstanding { fine_fen: i64, late_fee_fen: i64 },
@@ -452,6 +455,7 @@ impl Msg {
             NoSuchPermit => "取水许可不存在".into(),
             NotPermitOfTarget => "该取水许可不属于被检查的取用水户".into(),
             NoSuchAccount(id) => format!("账号 {id} 不存在"),
+            NotAnOfficer(id) => format!("账号 {id} 不是在职的执法人员（须为启用状态并具有执法或巡查角色）"),
             AtMostItems(n) => format!("最多 {n} 项"),
             RepeatedItem(v) => format!("{v} 重复"),
             InspectedInFuture => "巡查时间不能晚于现在".into(),
@@ -475,6 +479,8 @@ impl Msg {
                 crate::domain::money::yuan(*proposed_fen)
             ),
             LegalReviewRequired => "重大行政处罚决定须经法制审核通过后方可作出".into(),
+            LegalReviewPending => "法制审核尚未完成，须待审核通过或退回后再作决定".into(),
+            CaseNumberTaken => "案件的来源巡查、案号或决定书文号已被另一案件占用（编号规则是否曾改回旧格式？）".into(),
             DecisionOverdue(d) => format!("作出决定的期限已于{d}届满，须填写延期理由（extension_reason）"),
             AlreadyPublished => "该处罚决定已公示".into(),
             FineOutstanding { fine_fen, late_fee_fen } => format!(
@@ -710,6 +716,7 @@ impl Msg {
             NoSuchPermit => "no such permit".into(),
             NotPermitOfTarget => "the permit is not one of the inspected water user's".into(),
             NoSuchAccount(id) => format!("no account {id}"),
+            NotAnOfficer(id) => format!("account {id} is not an active officer (an enabled account with the enforcement or inspector role)"),
             AtMostItems(n) => format!("at most {n} items"),
             RepeatedItem(v) => format!("{v} appears twice"),
             InspectedInFuture => "the inspection cannot lie in the future".into(),
@@ -733,6 +740,8 @@ impl Msg {
                 crate::domain::money::yuan(*proposed_fen)
             ),
             LegalReviewRequired => "a major penalty decision needs an approved legal review first".into(),
+            LegalReviewPending => "the legal review is still pending: it is approved or returned before a decision".into(),
+            CaseNumberTaken => "another case already has this source inspection, case number or decision number (was a numbering pattern changed back?)".into(),
             DecisionOverdue(d) => format!("the decision was due by {d}: give an extension_reason"),
             AlreadyPublished => "the decision has already been published".into(),
             FineOutstanding { fine_fen, late_fee_fen } => format!(

@@ -21,7 +21,6 @@ use crate::db::{Backend, Db};
 use crate::http::connection::ProblemStream;
 use crate::http::fallback::RouteTable;
 use crate::http::{json, request_id};
-use crate::security::jwt::load_jwt_secret;
 use crate::security::password::Hashing;
 use crate::security::revocation::Revocations;
 use crate::security::{Authenticator, TokenKeys};
@@ -125,11 +124,10 @@ impl Application {
     /// Like [`Application::build`], on a clock the caller keeps (tests move it).
     pub fn build_with_clock(settings: Settings, clock: Arc<Clock>) -> Result<Self, String> {
         let db = prepare_database(&settings)?;
-        let secret = load_jwt_secret(&settings)?;
-        if db.backend == Backend::Postgres && settings.jwt_secret.is_none() {
-            tracing::warn!("SHUIWU_JWT_SECRET is not set: running several instances needs the same key on each");
+        if db.backend == Backend::Postgres && settings.jwt_secret.is_none() && settings.jwt_keys.is_none() {
+            tracing::warn!("SHUIWU_JWT_KEYS is not set: running several instances needs the same keys on each");
         }
-        let keys = TokenKeys::from_settings(&settings, &secret)?;
+        let keys = TokenKeys::from_settings(&settings)?;
         let revocations = Arc::new(Revocations::default());
         {
             let mut conn = db.get_blocking().map_err(|e| e.to_string())?;

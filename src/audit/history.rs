@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -40,14 +41,73 @@ pub struct HistoryEntry {
     pub changes: Vec<FieldChange>,
 }
 
-fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
+/// The top-level fields of a JSON object in their order, each value left as its JSON text.
+struct Fields<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut m: M) -> Result<Fields<'de>, M::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = m.next_entry::<&'de str, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The fields whose value differs between two images (JSON objects), in the order of `after`, then the fields
+/// only `before` had. Values are compared as text first (both images come from one serializer) and parsed only
+/// when they differ: a history of hundreds of steps parses only what changed.
+fn fields(image: Option<&str>) -> Option<Vec<(&str, &RawValue)>> {
+    image.and_then(|s| serde_json::from_str::<Fields<'_>>(s).ok()).map(|f| f.0)
+}
+
+fn field<'a>(list: &[(&str, &'a RawValue)], name: &str) -> Option<&'a RawValue> {
+    list.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+fn diff(before: Option<&str>, after: Option<&str>) -> Vec<FieldChange> {
+    let (b, a) = match (fields(before), fields(after)) {
+        (Some(b), Some(a)) => (b, a),
+        // An image that is not a plain object (or has escaped names): compare it whole, parsed.
+        _ => return diff_values(&parse(before), &parse(after)),
+    };
+    let value = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str(r.get()).ok()).unwrap_or(Value::Null);
+    let keys = a.iter().map(|(k, _)| *k).chain(b.iter().map(|(k, _)| *k).filter(|k| field(&a, k).is_none()));
+    keys.filter(|k| !IGNORED.contains(k))
+        .filter_map(|k| {
+            let (from, to) = (field(&b, k), field(&a, k));
+            if from.map(RawValue::get) == to.map(RawValue::get) {
+                return None;
+            }
+            let (from, to) = (value(from), value(to));
+            (from != to).then(|| FieldChange { field: k.to_string(), from, to })
+        })
+        .collect()
+}
+
+/// Fields every change touches, left out of the changes.
+const IGNORED: &[&str] = &["updated_at", "version", "created_at", "id"];
+
+fn parse(s: Option<&str>) -> Value {
+    s.and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null)
+}
+
+fn diff_values(before: &Value, after: &Value) -> Vec<FieldChange> {
     let empty = serde_json::Map::new();
     let b = before.as_object().unwrap_or(&empty);
     let a = after.as_object().unwrap_or(&empty);
-    let mut keys: Vec<&String> = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))).collect();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| !matches!(k.as_str(), "updated_at" | "version" | "created_at" | "id"))
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    keys.filter(|k| !IGNORED.contains(&k.as_str()))
         .filter_map(|k| {
             let (from, to) = (b.get(k).cloned().unwrap_or(Value::Null), a.get(k).cloned().unwrap_or(Value::Null));
             (from != to).then(|| FieldChange { field: k.clone(), from, to })
@@ -72,19 +132,15 @@ pub fn history(
     let items = rows
         .items
         .into_iter()
-        .map(|r| {
-            let parse =
-                |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
-            HistoryEntry {
-                seq: r.seq.unwrap_or_default(),
-                at: crate::domain::instant::format(&r.at),
-                actor: with_actors.then(|| r.actor()),
-                department: r.actor_department.clone(),
-                action: r.action.strip_prefix(prefix).unwrap_or(&r.action).to_string(),
-                effective_date: r.effective_date,
-                reason: r.reason.clone(),
-                changes: diff(&parse(&r.before_data), &parse(&r.after_data)),
-            }
+        .map(|r| HistoryEntry {
+            seq: r.seq.unwrap_or_default(),
+            at: crate::domain::instant::format(&r.at),
+            actor: with_actors.then(|| r.actor()),
+            department: r.actor_department.clone(),
+            action: r.action.strip_prefix(prefix).unwrap_or(&r.action).to_string(),
+            effective_date: r.effective_date,
+            reason: r.reason.clone(),
+            changes: diff(r.before_data.as_deref(), r.after_data.as_deref()),
         })
         .collect();
     Ok(Page { items, next_cursor: rows.next_cursor, total })
@@ -107,4 +163,25 @@ pub async fn of_record(
         Ok(history(conn, entity, &id, prefix, &page, with_actors)?)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_are_the_fields_that_differ_in_the_order_of_after() {
+        let before = r#"{"id":"x","name":"甲","stage":"clue","officers":["a"],"gone":1,"version":1}"#;
+        let after = r#"{"id":"x","name":"甲","stage":"filed","officers":["a","b"],"new":{"k":null},"version":2}"#;
+        let changes = diff(Some(before), Some(after));
+        let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["stage", "officers", "new", "gone"]);
+        assert_eq!((&changes[0].from, &changes[0].to), (&Value::from("clue"), &Value::from("filed")));
+        assert_eq!(changes[3].to, Value::Null);
+        // Created and deleted records: everything on one side; and the same value written differently is no change.
+        assert_eq!(diff(None, Some(after)).len(), 4);
+        assert!(diff(Some(r#"{"a": [1, 2]}"#), Some(r#"{"a":[1,2]}"#)).is_empty());
+        // Names written with escapes still compare.
+        assert_eq!(diff(Some(r#"{"\u0061":1}"#), Some(r#"{"a":2}"#)).len(), 1);
+    }
 }

@@ -51,8 +51,9 @@ pub struct CalendarInput {
 
 fn year_of(path: &str) -> ApiResult<i32> {
     match path.parse::<i32>() {
-        Ok(y) if (1900..=9999).contains(&y) && path.len() == 4 => Ok(y),
-        _ => Err(ApiError::invalid("year", Msg::Between(1900, 9999))),
+        // The years a date in a request may have (domain::dates::Date): a calendar no date can reach is no use.
+        Ok(y) if (1900..=2199).contains(&y) && path.len() == 4 => Ok(y),
+        _ => Err(ApiError::invalid("year", Msg::Between(1900, 2199))),
     }
 }
 

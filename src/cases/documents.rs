@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::rules::PAYMENT_DAYS;
+use super::rules::{self, PAYMENT_DAYS};
 use super::{find, CaseRow, CasesRead, Outcome, PartyKind, ViolationType};
+use crate::config::Settings;
 use crate::db::schema::{accounts, case_officers as o, evidence as ev};
 use crate::db::DbConn;
 use crate::documents::{date_zh, STYLE};
@@ -201,7 +202,8 @@ fn party_address(conn: &mut DbConn, row: &CaseRow) -> ApiResult<Option<String>> 
     })
 }
 
-fn render_decision(conn: &mut DbConn, row: &CaseRow, bureau: &str) -> ApiResult<String> {
+fn render_decision(conn: &mut DbConn, row: &CaseRow, settings: &Settings) -> ApiResult<String> {
+    let bureau = settings.bureau_name.as_str();
     let outcome = row.outcome().filter(|o| *o != Outcome::Transfer);
     let (Some(outcome), Some(decided)) = (outcome, row.decision_date) else {
         return Err(ApiError::conflict(ErrorCode::NoDecision, Msg::NoDecision));
@@ -210,18 +212,22 @@ fn render_decision(conn: &mut DbConn, row: &CaseRow, bureau: &str) -> ApiResult<
     let violation = ViolationType::parse(&row.violation_type).unwrap_or(ViolationType::Other);
     let filed = row.filed_on.map(date_zh).unwrap_or_default();
     let case_no = row.case_no.clone().unwrap_or_default();
+    // A hearing is a right only when the proposed fine reached the threshold (recorded with the notice; for a
+    // notice recorded before that, the threshold in force now).
+    let offered = p.hearing_offered.unwrap_or_else(|| {
+        row.proposed_fine_fen.unwrap_or(0) >= rules::CaseConfig::of(settings).major_fine(row.party_kind())
+    });
     let notified = row.notified_on.map(|n| {
-        let rights = if p.hearing_requested_on.is_some() {
-            "当事人申请听证，本机关依法组织了听证。"
-        } else if row.statement_waived {
-            "当事人放弃陈述、申辩。"
-        } else {
-            "当事人在法定期限内未提出听证申请。"
+        let rights = match p.hearing_requested_on {
+            Some(asked) => format!("当事人于{}提出听证申请，本机关依法组织了听证。", date_zh(asked)),
+            None if row.statement_waived => "当事人明确放弃陈述、申辩。".to_string(),
+            None if offered => "当事人在法定期限内未提出听证申请。".to_string(),
+            None => String::new(),
         };
         format!(
             "本机关于{}告知当事人拟作出行政处罚的事实、理由、依据及其依法享有的陈述、申辩{}权利。{rights}",
             date_zh(n),
-            if row.proposed_fine_fen.unwrap_or(0) > 0 { "和要求听证等" } else { "等" }
+            if offered { "、要求听证等" } else { "等" }
         )
     });
     let basis = row.legal_basis.clone().unwrap_or_else(|| "有关法律、法规".into());
@@ -266,12 +272,12 @@ fn render_decision(conn: &mut DbConn, row: &CaseRow, bureau: &str) -> ApiResult<
 #[get("/cases/{id}/decision")]
 async fn decision(state: web::Data<AppState>, _caller: Authorized<CasesRead>, id: PathId) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let bureau = state.settings.bureau_name.clone();
+    let settings = state.settings.clone();
     let page = state
         .db
         .run(move |conn| {
             let row = find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            render_decision(conn, &row, &bureau)
+            render_decision(conn, &row, &settings)
         })
         .await?;
     Ok(crate::documents::html(page))

@@ -4,17 +4,15 @@
 use std::sync::{Arc, Mutex};
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::routes::CasesWrite;
 use super::{find, Case, CaseRow, CasesRead, Stage};
 use crate::audit::EntityType;
-use crate::db::schema::evidence as ev;
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::evidence::accept::{accept, Owner};
-use crate::evidence::{download, Evidence, EvidenceRow};
+use crate::evidence::{download, Evidence};
 use crate::http::pagination::PageParams;
 use crate::http::{ListQuery, NoFilter, Page, PageQuery, PathId};
 use crate::messages::Msg;
@@ -108,14 +106,7 @@ async fn list(
         .db
         .run(move |conn| {
             find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            let filtered = || ev::table.filter(ev::case_id.eq(id.clone())).into_boxed();
-            let total = p.total(|| filtered().count().get_result(conn))?;
-            let mut q = filtered().order(ev::id.asc()).limit(p.fetch()).select(EvidenceRow::as_select());
-            if let Some(after) = &p.after {
-                q = q.filter(ev::id.gt(after.clone()));
-            }
-            let rows = p.page(q.load(conn)?, |r: &EvidenceRow| r.id.clone());
-            Ok::<_, ApiError>(rows.map(|r| Evidence::new(&r)).with_total(total))
+            crate::evidence::page_of(conn, &Owner::Case(id), &p)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -138,17 +129,6 @@ async fn get_one(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let (id, eid) = path.into_inner();
-    let row = state
-        .db
-        .run(move |conn| {
-            ev::table
-                .find(&eid)
-                .filter(ev::case_id.eq(&id))
-                .select(EvidenceRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(ApiError::NotFound)
-        })
-        .await?;
+    let row = state.db.run(move |conn| crate::evidence::item_of(conn, &Owner::Case(id), &eid)).await?;
     download::serve(&req, &state.evidence, &row).await
 }

@@ -121,7 +121,7 @@ crate::versioned_row!(CaseRow, cases);
 impl Entity for CaseRow {
     const ENTITY: EntityType = EntityType::Case;
     fn duplicate() -> ApiError {
-        ApiError::conflict(ErrorCode::AlreadyEscalated, Msg::AlreadyEscalated)
+        ApiError::conflict(ErrorCode::Conflict, Msg::CaseNumberTaken)
     }
 }
 
@@ -281,6 +281,9 @@ pub struct Process {
     pub investigation_started_on: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hearing_requested_on: Option<NaiveDate>,
+    /// Whether the notice offered a hearing (the proposed fine reached the threshold then in force).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hearing_offered: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_review: Option<LegalReview>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

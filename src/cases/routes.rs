@@ -1,7 +1,7 @@
 //! `/api/v1/cases`: penalty cases — entered as clues, listed (overdue decisions and publications included), read,
 //! taken through their stages (`POST /cases/{id}/{action}`), and their history (执法全过程记录).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
@@ -25,6 +25,7 @@ use crate::domain::CreditCode;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, OptionalJson, Page, PageQuery, PathId};
+use crate::identity::Role;
 use crate::messages::Msg;
 use crate::policy;
 use crate::security::{Authorized, Caller, AUDIT_READERS};
@@ -351,20 +352,34 @@ async fn history(
     Ok(HttpResponse::Ok().json(page.await?))
 }
 
-/// Officer ids: known accounts, none twice, at most [`MAX_OFFICERS`].
+/// The roles of law-enforcement officers (执法人员): 水政监察大队 and field inspectors.
+const OFFICER_ROLES: &[Role] = &[Role::Enforcement, Role::Inspector];
+
+/// Officer ids: active accounts of officers, none twice, at most [`MAX_OFFICERS`].
 fn officer_list(conn: &mut DbConn, given: &[String]) -> ApiResult<Vec<String>> {
     if given.len() > MAX_OFFICERS {
         return Err(ApiError::invalid("officer_ids", Msg::AtMostItems(MAX_OFFICERS)));
     }
     let mut ch = Checks::new();
-    let known: HashSet<String> =
-        accounts::table.filter(accounts::id.eq_any(given)).select(accounts::id).load(conn)?.into_iter().collect();
+    let found: HashMap<String, (bool, String)> = accounts::table
+        .filter(accounts::id.eq_any(given))
+        .select((accounts::id, (accounts::active, accounts::roles)))
+        .load(conn)?
+        .into_iter()
+        .collect();
     let mut seen = HashSet::new();
     for (n, id) in given.iter().enumerate() {
-        if !seen.insert(id.as_str()) {
-            ch.fail(&format!("officer_ids[{n}]"), Msg::RepeatedItem(crate::domain::text::untrusted(id, 64)));
-        } else if !known.contains(id) {
-            ch.fail(&format!("officer_ids[{n}]"), Msg::NoSuchAccount(crate::domain::text::untrusted(id, 64)));
+        let field = format!("officer_ids[{n}]");
+        let shown = || crate::domain::text::untrusted(id, 64);
+        match found.get(id) {
+            _ if !seen.insert(id.as_str()) => ch.fail(&field, Msg::RepeatedItem(shown())),
+            None => ch.fail(&field, Msg::NoSuchAccount(shown())),
+            Some((active, roles)) => {
+                let officer = Role::split(roles).iter().any(|r| OFFICER_ROLES.contains(r));
+                if !active || !officer {
+                    ch.fail(&field, Msg::NotAnOfficer(shown()));
+                }
+            }
         }
     }
     ch.finish()?;
@@ -399,6 +414,10 @@ async fn act(
                 let paid = payments_of(conn, &id)?;
                 let (after, fx) =
                     rules::apply(conn, before, &officers, &paid, action, &input, &config, &signer, today)?;
+                if action == Action::StartInvestigation && fx.officers.is_none() {
+                    // The officers named at filing investigate: they must still be officers.
+                    officer_list(conn, &officers)?;
+                }
                 if let Some(chosen) = &fx.officers {
                     let chosen = officer_list(conn, chosen)?;
                     diesel::delete(o::table.filter(o::case_id.eq(&id))).execute(conn)?;

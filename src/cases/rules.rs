@@ -229,13 +229,15 @@ pub fn apply(
             row.notified_on = Some(date);
             row.proposed_fine_fen = input.proposed_fine_fen;
             row.statement_waived = input.statement_waived.unwrap_or(false);
+            p.hearing_offered = Some(input.proposed_fine_fen.unwrap_or(0) >= config.major_fine(before.party_kind()));
             p.hearing_requested_on = None;
             p.legal_review = None;
         }
         Action::RequestHearing => {
             let proposed = before.proposed_fine_fen.unwrap_or(0);
             let threshold = config.major_fine(before.party_kind());
-            if proposed < threshold {
+            // The right follows the notice as it was given (the threshold then in force).
+            if !p.hearing_offered.unwrap_or(proposed >= threshold) {
                 return Err(ApiError::conflict(
                     ErrorCode::HearingNotAvailable,
                     Msg::HearingNotAvailable { proposed_fen: proposed, threshold_fen: threshold },
@@ -248,6 +250,14 @@ pub fn apply(
             p.hearing_requested_on = Some(date);
         }
         Action::SubmitLegalReview => {
+            // The review weighs what the party said: it starts once the statement and hearing period is over
+            // (or waived), so that submitting early never takes the party's right to a hearing away.
+            if stage == Stage::Notified && !before.statement_waived {
+                let deadline = statement_deadline(before.notified_on.unwrap_or(date));
+                if date <= deadline {
+                    return Err(ApiError::conflict(ErrorCode::StatementWindowOpen, Msg::StatementWindowOpen(deadline)));
+                }
+            }
             p.legal_review = Some(LegalReview {
                 status: ReviewStatus::Pending,
                 submitted_on: date,
@@ -293,7 +303,8 @@ pub fn apply(
             if matches!(stage, Stage::Served | Stage::Executing) {
                 let fine_left = before.fine_fen.unwrap_or(0) - p.fine_paid_fen;
                 let late = late_fee::standing(&before.fine_terms(), paid, date).late_fee_outstanding_fen;
-                if (fine_left > 0 || late > 0) && input.reason.is_none() {
+                let reasoned = input.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+                if (fine_left > 0 || late > 0) && !reasoned {
                     return Err(ApiError::conflict(
                         ErrorCode::FineOutstanding,
                         Msg::FineOutstanding { fine_fen: fine_left, late_fee_fen: late },
@@ -325,6 +336,10 @@ fn decide(
 ) -> Result<(), ApiError> {
     let d = input.decision.as_ref().ok_or_else(|| ApiError::internal("decide without decision"))?;
     let outcome = d.outcome;
+    // A review once asked for is concluded before anyone decides, whatever the outcome.
+    if p.legal_review.as_ref().is_some_and(|r| r.status == ReviewStatus::Pending) {
+        return Err(ApiError::conflict(ErrorCode::LegalReviewRequired, Msg::LegalReviewPending));
+    }
     row.stage = match outcome {
         Outcome::Penalty => Stage::Decided,
         Outcome::NoPenalty => Stage::NoPenalty,

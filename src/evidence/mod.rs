@@ -24,6 +24,9 @@ use crate::audit::EntityType;
 use crate::clock::Now;
 use crate::db::schema::evidence;
 use crate::db::DbConn;
+use crate::error::{ApiError, ApiResult};
+use crate::http::pagination::PageParams;
+use crate::http::Page;
 use crate::write::{Entity, Record};
 
 pub use store::BlobStore;
@@ -120,4 +123,32 @@ pub fn blob_lock(sha256: &str) -> String {
 /// Whether any evidence row refers to the blob `sha256`.
 pub fn referenced(conn: &mut DbConn, sha256: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(evidence::table.filter(evidence::sha256.eq(sha256)))).get_result(conn)
+}
+
+/// A page of `owner`'s evidence, in upload order (the owner is checked by the caller).
+pub fn page_of(conn: &mut DbConn, owner: &accept::Owner, p: &PageParams<String>) -> ApiResult<Page<Evidence>> {
+    let filtered = || {
+        let q = evidence::table.into_boxed();
+        match owner {
+            accept::Owner::Inspection(id) => q.filter(evidence::inspection_id.eq(id.clone())),
+            accept::Owner::Case(id) => q.filter(evidence::case_id.eq(id.clone())),
+        }
+    };
+    let total = p.total(|| filtered().count().get_result(conn))?;
+    let mut q = filtered().order(evidence::id.asc()).limit(p.fetch()).select(EvidenceRow::as_select());
+    if let Some(after) = &p.after {
+        q = q.filter(evidence::id.gt(after.clone()));
+    }
+    let rows = p.page(q.load(conn)?, |r: &EvidenceRow| r.id.clone());
+    Ok(rows.map(|r| Evidence::new(&r)).with_total(total))
+}
+
+/// Item `eid` of `owner`'s evidence; 404 when it is another record's.
+pub fn item_of(conn: &mut DbConn, owner: &accept::Owner, eid: &str) -> ApiResult<EvidenceRow> {
+    let q = evidence::table.find(eid).into_boxed();
+    let q = match owner {
+        accept::Owner::Inspection(id) => q.filter(evidence::inspection_id.eq(id.clone())),
+        accept::Owner::Case(id) => q.filter(evidence::case_id.eq(id.clone())),
+    };
+    q.select(EvidenceRow::as_select()).first(conn).optional()?.ok_or(ApiError::NotFound)
 }

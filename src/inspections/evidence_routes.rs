@@ -3,15 +3,13 @@
 //! inspections only, as everywhere in inspections.
 
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use diesel::prelude::*;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::routes::lock_visible;
 use super::{find, InspectionsRead, InspectionsWrite, Visibility};
-use crate::db::schema::evidence as ev;
 use crate::error::{ApiError, ApiResult};
 use crate::evidence::accept::Owner;
-use crate::evidence::{self, download, Evidence, EvidenceRow};
+use crate::evidence::{self, download, Evidence};
 use crate::http::pagination::PageParams;
 use crate::http::{ListQuery, NoFilter, Page, PageQuery, PathId};
 use crate::security::Authorized;
@@ -75,14 +73,7 @@ async fn list(
         .run(move |conn| {
             find(conn, &id)?.ok_or(ApiError::NotFound)?;
             vis.require(conn, &id)?;
-            let filtered = || ev::table.filter(ev::inspection_id.eq(id.clone())).into_boxed();
-            let total = p.total(|| filtered().count().get_result(conn))?;
-            let mut q = filtered().order(ev::id.asc()).limit(p.fetch()).select(EvidenceRow::as_select());
-            if let Some(after) = &p.after {
-                q = q.filter(ev::id.gt(after.clone()));
-            }
-            let rows = p.page(q.load(conn)?, |r: &EvidenceRow| r.id.clone());
-            Ok::<_, ApiError>(rows.map(|r| Evidence::new(&r)).with_total(total))
+            evidence::page_of(conn, &Owner::Inspection(id), &p)
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -112,13 +103,7 @@ async fn get_one(
         .run(move |conn| {
             find(conn, &id)?.ok_or(ApiError::NotFound)?;
             vis.require(conn, &id)?;
-            ev::table
-                .find(&eid)
-                .filter(ev::inspection_id.eq(&id))
-                .select(EvidenceRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(ApiError::NotFound)
+            evidence::item_of(conn, &Owner::Inspection(id), &eid)
         })
         .await?;
     download::serve(&req, &state.evidence, &row).await

@@ -26,6 +26,8 @@ async fn the_calendar_ships_and_admin_keeps_it(app: TestApp) {
     }
     app.get("/api/v1/calendar/2027").bearer(&reader).send().await.assert_problem(404, "not_found");
     app.get("/api/v1/calendar/27").bearer(&reader).send().await.assert_problem(400, "validation_failed");
+    // A year no request date can reach (dates run to 2199) has no calendar to keep.
+    app.get("/api/v1/calendar/2200").bearer(&reader).send().await.assert_problem(400, "validation_failed");
 
     let body = json!({"holidays": ["2027-01-01", "2027-02-06", "2027-02-07", "2027-02-08"], "workdays": ["2027-02-14"],
                       "source": "国务院办公厅关于2027年部分节假日安排的通知"});

@@ -15,6 +15,7 @@ on_both_databases!(
     major_decisions_hearings_and_deadlines,
     overdue_lists_and_filters,
     case_numbers_under_concurrency,
+    rights_reviews_officers_and_closing,
 );
 
 struct Office {
@@ -616,4 +617,118 @@ async fn case_numbers_under_concurrency(app: TestApp) {
     assert_eq!(numbers, expected);
     assert_eq!(app.count("SELECT COUNT(DISTINCT case_no) AS n FROM cases WHERE case_no IS NOT NULL"), 12);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'case_file'"), 12);
+}
+
+/// A case filed, investigated by the two officers and notified of `fine_fen` on 2023-06-01 (statement period to
+/// 06-06), for the rules that come after the notice.
+async fn notified(app: &TestApp, o: &Office, fine_fen: i64, waived: bool) -> Value {
+    let case = open(app, o, json!({"water_user_id": o.party, "violation_type": "over_permit_abstraction", "facts": "超许可取水。", "effective_date": "2023-05-02"})).await;
+    let case = step(
+        app,
+        &o.enforcement,
+        &case,
+        "file",
+        json!({"effective_date": "2023-05-04", "officer_ids": [o.officers[0], o.officers[1]]}),
+    )
+    .await;
+    let case = step(app, &o.enforcement, &case, "start-investigation", json!({"effective_date": "2023-05-05"})).await;
+    step(
+        app,
+        &o.enforcement,
+        &case,
+        "notify",
+        json!({"proposed_fine_fen": fine_fen, "statement_waived": waived, "effective_date": "2023-06-01"}),
+    )
+    .await
+}
+
+async fn rights_reviews_officers_and_closing(app: TestApp) {
+    let o = office(&app).await;
+    let admin = app.admin_token().await;
+    // Officers are active accounts of law-enforcement staff (enforcement or inspector role).
+    let mut ids = Vec::new();
+    for (name, role) in [("xuncha01", "inspector"), ("caiwu01", "finance"), ("tuixiu01", "enforcement")] {
+        let r = app
+            .post("/api/v1/accounts")
+            .bearer(&admin)
+            .json(&json!({"username": name, "display_name": name, "department": "office", "roles": [role],
+                          "password": "a long passphrase"}))
+            .send()
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    app.sql(&format!("UPDATE accounts SET active = FALSE WHERE id = '{}'", ids[2]));
+    let case = open(&app, &o, json!({"water_user_id": o.party, "violation_type": "no_meter", "facts": "未安装计量设施。", "effective_date": "2023-05-02"})).await;
+    let r = act(&app, &o.enforcement, &case, "file", json!({"officer_ids": [o.officers[0], ids[1], ids[2]]})).await;
+    r.assert_problem(400, "validation_failed");
+    let fields: Vec<&str> = r.body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["officer_ids[1]", "officer_ids[2]"], "{}", r.text);
+    let case = step(&app, &o.enforcement, &case, "file", json!({"officer_ids": [o.officers[0], ids[0]]})).await;
+    assert_eq!(case["officer_ids"], json!([o.officers[0], ids[0]]));
+
+    // Legal review starts once the statement and hearing period is over: submitted early, it would take away a
+    // hearing the party may still ask for.
+    let major = notified(&app, &o, 9_000_000, false).await;
+    let early = json!({"effective_date": "2023-06-06"});
+    refused(&app, &o.enforcement, &major, "submit-legal-review", early, 409, "statement_window_open").await;
+    let major = step(&app, &o.enforcement, &major, "request-hearing", json!({"effective_date": "2023-06-05"})).await;
+    let major =
+        step(&app, &o.enforcement, &major, "submit-legal-review", json!({"effective_date": "2023-06-12"})).await;
+    // While the review is pending nobody decides, whatever the outcome.
+    let none = json!({"outcome": "no_penalty", "effective_date": "2023-06-13"});
+    refused(&app, &o.leader, &major, "decide", none, 409, "legal_review_required").await;
+    let major = step(&app, &o.legal, &major, "approve-legal-review", json!({"effective_date": "2023-06-13"})).await;
+    let major = step(&app, &o.leader, &major, "decide", json!({"outcome": "penalty", "fine_fen": 9_000_000, "penalty_content": "罚款人民币玖万元整", "effective_date": "2023-06-14"})).await;
+    let doc =
+        app.get(&format!("/api/v1/cases/{}/decision", major["id"].as_str().unwrap())).bearer(&o.legal).send().await;
+    assert!(doc.text.contains("陈述、申辩、要求听证等权利") && doc.text.contains("当事人于2023年6月5日提出听证申请"));
+
+    // A small fine that revokes the permit is major all the same.
+    let revoking = notified(&app, &o, 100_000, true).await;
+    let revoke = json!({"outcome": "penalty", "fine_fen": 100_000, "penalty_types": ["fine", "revocation"],
+                        "penalty_content": "罚款人民币壹仟元整，吊销取水许可证", "effective_date": "2023-06-02"});
+    refused(&app, &o.leader, &revoking, "decide", revoke.clone(), 409, "legal_review_required").await;
+    let revoking =
+        step(&app, &o.enforcement, &revoking, "submit-legal-review", json!({"effective_date": "2023-06-02"})).await;
+    let revoking =
+        step(&app, &o.legal, &revoking, "approve-legal-review", json!({"effective_date": "2023-06-02"})).await;
+    let revoking = step(&app, &o.leader, &revoking, "decide", revoke).await;
+    assert_eq!(revoking["penalty_types"], json!(["fine", "revocation"]));
+    // Below the hearing threshold the document offers no hearing and reports none.
+    let rid = revoking["id"].as_str().unwrap().to_string();
+    let doc = app.get(&format!("/api/v1/cases/{rid}/decision")).bearer(&o.legal).send().await;
+    assert!(doc.text.contains("陈述、申辩等权利") && !doc.text.contains("听证"), "{}", doc.text);
+
+    // Closing with the fine unpaid takes a reason; a blank one is none.
+    let served = step(&app, &o.enforcement, &revoking, "serve", json!({"effective_date": "2023-06-05"})).await;
+    let blank = json!({"reason": "   ", "effective_date": "2023-06-06"});
+    refused(&app, &o.enforcement, &served, "close", blank, 409, "fine_outstanding").await;
+    let closed = step(
+        &app,
+        &o.enforcement,
+        &served,
+        "close",
+        json!({"reason": "当事人注销，依法终结执行", "effective_date": "2023-06-06"}),
+    )
+    .await;
+    assert_eq!((closed["stage"].as_str(), closed["fine_outstanding_fen"].as_i64()), (Some("closed"), Some(100_000)));
+    let last = app.get(&format!("/api/v1/cases/{rid}/history?limit=50")).bearer(&o.legal).send().await;
+    let last = last.body["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["action"].as_str(), last["reason"].as_str()), (Some("close"), Some("当事人注销，依法终结执行")));
+
+    // The case file's documents and evidence are not for every role.
+    for token in [app.token(&[Role::Inspector]), app.token(&[Role::Finance]), app.token(&[Role::WaterSaving])] {
+        for path in ["cover", "decision", "publication", "evidence"] {
+            let r = app.get(&format!("/api/v1/cases/{rid}/{path}")).bearer(&token).send().await;
+            r.assert_problem(403, "forbidden");
+        }
+        let (body, ct) = form("file", "照片.png", "image/png", PNG);
+        let r = app.post(&format!("/api/v1/cases/{rid}/evidence")).bearer(&token).raw(body, &ct).send().await;
+        r.assert_problem(403, "forbidden");
+    }
+    let (body, ct) = form("file", "照片.png", "image/png", PNG);
+    let r = app.post(&format!("/api/v1/cases/{rid}/evidence")).bearer(&o.legal).raw(body, &ct).send().await;
+    r.assert_problem(403, "forbidden");
+    assert_eq!(app.count(&format!("SELECT COUNT(*) AS n FROM evidence WHERE case_id = '{rid}'")), 0);
 }

@@ -77,9 +77,22 @@ fn token_subcommand_mints_a_valid_token() {
 fn migrate_subcommand_prepares_a_database_and_bad_urls_are_refused() {
     let dir = std::env::temp_dir().join(format!("shuiwu-cli-{}", uuid::Uuid::now_v7().simple()));
     let url = format!("sqlite://{}/nested/shuiwu.db", dir.display());
+    // A dry run lists what would be applied and applies nothing.
+    let dry = |url: &str| {
+        let out = shuiwu().args(["migrate", "--dry-run"]).env("SHUIWU_DATABASE_URL", url).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let pending = dry(&url);
+    let migrations =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite")).unwrap().count();
+    assert_eq!(pending.lines().filter(|l| l.starts_with("pending: ")).count(), migrations, "{pending}");
+    assert!(pending.contains("pending: 2026-11-22-000001_foundation"), "{pending}");
+    assert!(!dir.join("nested/shuiwu.db").exists(), "a dry run creates no database");
     let out = shuiwu().arg("migrate").env("SHUIWU_DATABASE_URL", &url).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("nested/shuiwu.db").exists());
+    assert_eq!(dry(&url).trim(), "no pending migrations: the database is up to date");
     // Without a bootstrap password, a random one is written next to the database, readable by the owner only.
     let pw = dir.join("nested/initial-admin-password");
     assert!(pw.exists());

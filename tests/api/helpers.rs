@@ -136,8 +136,15 @@ impl TestApp {
 
     /// A second instance of the service on the same database (it does not own the database).
     pub async fn second_instance(&self) -> TestApp {
+        self.instance_with(|_| {}).await
+    }
+
+    /// Another instance on the same database, configured by `configure` (e.g. other signing keys).
+    pub async fn instance_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let (mut settings, _, data_dir) = test_settings(Backend::Sqlite);
         settings.database_url = self.database_url.parse().unwrap();
+        configure(&mut settings);
+        let database_url = settings.database_url.expose().to_string();
         let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
         let app = shuiwu::startup::Application::build_with_clock(settings, self.clock.clone())
             .expect("second instance builds");
@@ -146,7 +153,7 @@ impl TestApp {
         let client = client();
         TestApp {
             address,
-            database_url: self.database_url.clone(),
+            database_url,
             backend: self.backend,
             data_dir,
             keys,
