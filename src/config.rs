@@ -189,6 +189,16 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_EVIDENCE_DIR", global = true)]
     pub evidence_dir: Option<PathBuf>,
 
+    /// Bearer token that Prometheus presents to scrape `GET /metrics` on the service's listener (≥ 32 characters;
+    /// not a JWT: an account's token is refused). Unset: `/metrics` is not served there.
+    #[arg(long, env = "SHUIWU_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// A second listen address that serves `GET /metrics` alone, without a token (bind it to an address only the
+    /// monitoring network reaches, e.g. `10.0.0.5:9464`).
+    #[arg(long, env = "SHUIWU_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+
     #[arg(long, env = "SHUIWU_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
     pub log_format: LogFormat,
 }
@@ -226,6 +236,12 @@ impl Settings {
                 return Err(format!(
                     "{name} must contain {{year}} and {{n}} (the serial restarts each year) and be at most 60 characters"
                 ));
+            }
+        }
+        if let Some(t) = &self.metrics_token {
+            let t = t.expose();
+            if t.len() < 32 || t.len() > 256 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("SHUIWU_METRICS_TOKEN must be 32 to 256 printable ASCII characters".into());
             }
         }
         for (name, yuan) in [

@@ -32,6 +32,7 @@ pub mod http;
 pub mod identity;
 pub mod inspections;
 pub mod messages;
+pub mod metrics;
 pub mod openapi;
 pub mod permits;
 pub mod planned_use;

@@ -102,6 +102,7 @@ pub enum Msg {
     // Accounts and sign-in.
     Roles(RolesRule),
     WrongCredentials,
+    MetricsTokenRequired,
     WrongClient,
     RefreshInvalid,
     RefreshReused,
@@ -340,6 +341,7 @@ impl Msg {
             Roles(RolesRule::PlatformForServices) => "platform 角色只能授予服务账号".into(),
             Roles(RolesRule::ServiceNotAdminOrLeader) => "服务账号不能是 admin 或 leader".into(),
             WrongCredentials => "用户名或密码不正确".into(),
+            MetricsTokenRequired => "请以抓取令牌（SHUIWU_METRICS_TOKEN）作为 bearer 令牌访问指标".into(),
             WrongClient => "客户端不存在或密钥不正确".into(),
             RefreshInvalid => "刷新令牌无效、已使用或已过期".into(),
             RefreshReused => "刷新令牌已被使用过，本次登录会话已结束".into(),
@@ -587,6 +589,7 @@ impl Msg {
             Roles(RolesRule::PlatformForServices) => "platform is for service accounts only".into(),
             Roles(RolesRule::ServiceNotAdminOrLeader) => "a service account can be neither admin nor leader".into(),
             WrongCredentials => "wrong username or password".into(),
+            MetricsTokenRequired => "present the scrape token (SHUIWU_METRICS_TOKEN) as a bearer token".into(),
             WrongClient => "unknown client or wrong secret".into(),
             RefreshInvalid => "the refresh token is invalid, used or expired".into(),
             RefreshReused => "the refresh token was used before; the session has ended".into(),

@@ -430,7 +430,9 @@ fn complete(doc: &mut Value) {
     components.insert(
         "securitySchemes".into(),
         json!({ "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-            "description": "访问令牌（登录后取得） — access token from `POST /api/v1/auth/login` or `/api/v1/auth/token`. Scopes on operations are the roles that may call them." } }),
+            "description": "访问令牌（登录后取得） — access token from `POST /api/v1/auth/login` or `/api/v1/auth/token`. Scopes on operations are the roles that may call them." },
+            "metrics_token": { "type": "http", "scheme": "bearer",
+            "description": "指标抓取令牌（运维配置的 SHUIWU_METRICS_TOKEN，不是账号令牌） — the scrape token of `SHUIWU_METRICS_TOKEN`, for Prometheus only." } }),
     );
     if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
         schemas.values_mut().for_each(label_properties);
@@ -444,7 +446,12 @@ fn complete(doc: &mut Value) {
                     .find_map(|r| r.get("bearer").and_then(Value::as_array))
                     .map(|scopes| scopes.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
             });
+            let scrape = op
+                .get("security")
+                .and_then(Value::as_array)
+                .is_some_and(|reqs| reqs.iter().any(|r| r.get("metrics_token").is_some()));
             let who = match &roles {
+                None if scrape => "仅限监控系统：抓取令牌或指标专用监听地址 — Monitoring only: the scrape token, or the metrics listener.".to_string(),
                 None => "无需登录 — No authentication.".to_string(),
                 Some(r) if r.is_empty() => "任何已登录用户 — Any authenticated caller.".to_string(),
                 Some(r) => {

@@ -29,7 +29,7 @@ use crate::write::idempotency::{self, KeyTtl};
 
 /// Every route of the service; the OpenAPI document is generated from the same registration.
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(crate::health::live).service(crate::health::ready).service(
+    cfg.service(crate::health::live).service(crate::health::ready).service(crate::health::metrics).service(
         scope::scope("/api/v1")
             .configure(crate::auth::routes::routes)
             .configure(crate::accounts::routes::routes)
@@ -71,6 +71,7 @@ pub fn api_document_string() -> String {
 
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
 }
@@ -149,19 +150,33 @@ impl Application {
         let evidence = crate::evidence::BlobStore::local(
             &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
         )?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let metrics_listener = match &settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} (SHUIWU_METRICS_BIND): {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_port = match &metrics_listener {
+            Some(l) => Some(l.local_addr().map_err(|e| e.to_string())?.port()),
+            None => None,
+        };
         let state = web::Data::new(AppState {
             db: db.clone(),
             authn: authn.clone(),
             settings: Arc::new(settings),
             hashing,
             evidence,
+            metrics: metrics.clone(),
         });
+        let metrics = web::Data::from(metrics);
         let db = web::Data::new(db);
         let authn = web::Data::from(authn);
         let document = api_document();
         let spec = web::Data::new(crate::openapi::to_string(&document));
         let table = web::Data::new(RouteTable::from_document(&document));
         let app_state = state.clone();
+        let scrape_state = state.clone();
         let app = move || {
             App::new()
                 .into_utoipa_app()
@@ -173,6 +188,7 @@ impl Application {
                 .app_data(key_ttl.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
+                .app_data(metrics.clone())
                 .app_data(web::PathConfig::default().error_handler(json::path_error))
                 .route("/api-docs/openapi.json", web::get().to(serve_spec))
                 .route("/swagger-ui", web::get().to(to_swagger_ui))
@@ -184,12 +200,31 @@ impl Application {
                 .wrap(from_fn(idempotency::middleware))
                 .wrap(TracingLogger::<request_id::RootSpan>::new())
                 .wrap(from_fn(request_id::middleware))
+                .wrap(from_fn(crate::metrics::middleware))
         };
         // What `HttpServer` does, with each connection wrapped in a `ProblemStream` so that the HTTP parser's own
         // bodiless error answers become problems too.
         let mut builder = actix_server::Server::build();
         if let Some(n) = workers {
             builder = builder.workers(n);
+        }
+        if let Some(listener) = metrics_listener {
+            builder = builder
+                .listen("shuiwu-metrics", listener, move || {
+                    let state = scrape_state.clone();
+                    let app = move || {
+                        App::new()
+                            .app_data(state.clone())
+                            .app_data(web::Data::new(crate::health::MetricsListener))
+                            .service(crate::health::metrics)
+                    };
+                    HttpService::build()
+                        .finish(map_config(app().into_factory().map_err(|e| e.error_response()), |_| {
+                            AppConfig::default()
+                        }))
+                        .tcp()
+                })
+                .map_err(|e| e.to_string())?;
         }
         let server = builder
             .listen("shuiwu", listener, move || {
@@ -204,11 +239,16 @@ impl Application {
             })
             .map_err(|e| e.to_string())?
             .run();
-        Ok(Self { port, server, state })
+        Ok(Self { port, metrics_port, server, state })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener (`SHUIWU_METRICS_BIND`), if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     /// Serves until stopped, with the background upkeep (revocation reload, the audit sweep, expiry of old keys).

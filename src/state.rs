@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::db::{Db, DbConn};
 use crate::error::ApiResult;
 use crate::evidence::BlobStore;
+use crate::metrics::Metrics;
 use crate::security::password::Hashing;
 use crate::security::Authenticator;
 use crate::write::Reply;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub hashing: Arc<Hashing>,
     /// Where evidence files are kept.
     pub evidence: BlobStore,
+    /// This instance's metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -17,6 +17,7 @@ use crate::http::pagination::PageParams;
 use crate::http::{respond, ApiJson, IfMatch, ListQuery, NoFilter, Page, PageQuery, PathId};
 use crate::identity::{Holder, Role};
 use crate::messages::Msg;
+use crate::metrics::Credential;
 use crate::policy;
 use crate::security::password;
 use crate::security::revocation::Standing;
@@ -401,9 +402,13 @@ async fn set_password(
             let keys = Keys::new("user", &current.username, &client_address(&req, state.settings.trust_forwarded_for));
             let (settings, claimed, rid, now) =
                 (state.settings.clone(), current.username.clone(), ctx.request_id.clone(), ctx.now);
-            let attempt =
-                state.db.write(move |conn| throttle::guard(conn, &keys, &settings, &claimed, rid, now)).await??;
+            let attempt = state
+                .db
+                .write(move |conn| throttle::guard(conn, &keys, &settings, &claimed, rid, now))
+                .await?
+                .inspect_err(|_| state.metrics.sign_in_throttled(Credential::CurrentPassword))?;
             if !state.hashing.verify(cur, current.password_hash.clone()).await? {
+                state.metrics.sign_in_failed(Credential::CurrentPassword);
                 let (ctx, id) = (ctx.clone(), id.clone());
                 state
                     .db

@@ -14,6 +14,7 @@ use crate::http::request_id::request_id;
 use crate::http::ApiJson;
 use crate::identity::Role;
 use crate::messages::Msg;
+use crate::metrics::Credential;
 use crate::security::revocation::{self, cover_until, jti_key};
 use crate::security::sessions::{self, Refresh};
 use crate::security::throttle::{self, Keys};
@@ -141,10 +142,11 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: ApiJson<Login
             Ok((attempt, row))
         })
         .await?;
-    let attempt = attempt?;
+    let attempt = attempt.inspect_err(|_| state.metrics.sign_in_throttled(Credential::Password))?;
     let exists = row.is_some();
     let account = state.hashing.run(move || service::check_password(row, &password)).await?;
     let Some(account) = account else {
+        state.metrics.sign_in_failed(Credential::Password);
         // Every failure against an account is audited (its own ceilings bound them); names that are no account
         // are audited once a minute per address, so that guessing names cannot grow the trail without limit.
         let unknown_key = format!("unknown-user:{}", address);
@@ -234,7 +236,10 @@ async fn refresh_tokens(
             state.authn.revocations.note_session(&family, session_end);
             Err(ApiError::Unauthorized(Msg::RefreshReused))
         }
-        None => Err(ApiError::Unauthorized(Msg::RefreshInvalid)),
+        None => {
+            state.metrics.sign_in_failed(Credential::RefreshToken);
+            Err(ApiError::Unauthorized(Msg::RefreshInvalid))
+        }
     }
 }
 
@@ -325,8 +330,10 @@ async fn client_token(
                 }
             }
         })
-        .await??
-        .ok_or(ApiError::Unauthorized(Msg::WrongClient))?;
+        .await?
+        .inspect_err(|_| state.metrics.sign_in_throttled(Credential::ClientSecret))?
+        .ok_or(ApiError::Unauthorized(Msg::WrongClient))
+        .inspect_err(|_| state.metrics.sign_in_failed(Credential::ClientSecret))?;
     let (access, claims) = verified.issue(&state.authn.keys, None, state.settings.access_token_ttl);
     Ok(token_response(access, &claims, None))
 }

@@ -3,6 +3,7 @@
 
 pub mod schema;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,6 +195,33 @@ pub struct Db {
     pub backend: Backend,
     /// Woken after every committed write, so the audit sequencer numbers new events promptly.
     pub written: Arc<tokio::sync::Notify>,
+    /// Requests waiting for a connection now (for the metrics).
+    waiting: Arc<AtomicI64>,
+}
+
+/// The pool as the metrics show it.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStatus {
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+    pub waiting: i64,
+}
+
+/// Counts a request as waiting for a connection until it has one (or gives up, or is dropped).
+struct Waiting(Arc<AtomicI64>);
+
+impl Waiting {
+    fn start(n: &Arc<AtomicI64>) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Self(n.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Db {
@@ -211,7 +239,19 @@ impl Db {
             acquire_timeout,
             backend: url.backend,
             written: Arc::new(tokio::sync::Notify::new()),
+            waiting: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// Connections in use and idle, the pool's size, and how many requests wait for one.
+    pub fn status(&self) -> PoolStatus {
+        let state = self.pool.state();
+        PoolStatus {
+            in_use: state.connections - state.idle_connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// A connection for synchronous start-up work (migrations, bootstrap).
@@ -225,6 +265,7 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let waiting = Waiting::start(&self.waiting);
         let permit = tokio::time::timeout(self.acquire_timeout, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| ApiError::Unavailable)?
@@ -234,7 +275,9 @@ impl Db {
         actix_web::web::block(move || {
             let _entered = span.enter();
             let _permit = permit;
-            let mut conn = pool.get().map_err(|e| {
+            let conn = pool.get();
+            drop(waiting);
+            let mut conn = conn.map_err(|e| {
                 tracing::warn!(error = %e, "database connection unavailable");
                 ApiError::Unavailable
             })?;

@@ -18,15 +18,15 @@ on_both_databases!(
     rights_reviews_officers_and_closing,
 );
 
-struct Office {
-    enforcement: String,
-    legal: String,
-    leader: String,
-    officers: Vec<String>,
-    party: String,
+pub struct Office {
+    pub enforcement: String,
+    pub legal: String,
+    pub leader: String,
+    pub officers: Vec<String>,
+    pub party: String,
 }
 
-async fn office(app: &TestApp) -> Office {
+pub async fn office(app: &TestApp) -> Office {
     let admin = app.admin_token().await;
     let mut officers = Vec::new();
     for name in ["zhifa01", "zhifa02"] {
@@ -57,7 +57,7 @@ async fn office(app: &TestApp) -> Office {
     }
 }
 
-async fn open(app: &TestApp, o: &Office, body: Value) -> Value {
+pub async fn open(app: &TestApp, o: &Office, body: Value) -> Value {
     let r = app.post("/api/v1/cases").bearer(&o.enforcement).json(&body).send().await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body
@@ -76,7 +76,7 @@ async fn act(app: &TestApp, token: &str, case: &Value, action: &str, body: Value
 }
 
 /// Runs an action that must succeed; returns the case after it.
-async fn step(app: &TestApp, token: &str, case: &Value, action: &str, body: Value) -> Value {
+pub async fn step(app: &TestApp, token: &str, case: &Value, action: &str, body: Value) -> Value {
     let r = act(app, token, case, action, body).await;
     assert_eq!(r.status, 200, "{action}: {}", r.text);
     assert_eq!(r.etag(), format!("\"{}\"", r.body["version"]));

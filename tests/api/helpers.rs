@@ -44,6 +44,8 @@ fn database_on(base: &str, name: &str) -> String {
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener (`SHUIWU_METRICS_BIND`), when the test configured one.
+    pub metrics_address: Option<String>,
     pub database_url: String,
     pub backend: Backend,
     pub data_dir: std::path::PathBuf,
@@ -103,16 +105,23 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_prepared(backend, |s| configure(s)).await
+}
+
+/// An app on a fresh database that `prepare` may fill first (an older database to upgrade): it gets the settings
+/// before the service opens the database and migrates it.
+pub async fn spawn_app_prepared(backend: Backend, prepare: impl FnOnce(&mut Settings)) -> TestApp {
     let (mut settings, pg_database, data_dir) = test_settings(backend);
-    configure(&mut settings);
+    prepare(&mut settings);
     let database_url = settings.database_url.expose().to_string();
     let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
     let clock = std::sync::Arc::new(Clock::system());
     let app = shuiwu::startup::Application::build_with_clock(settings, clock.clone()).expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     actix_rt::spawn(app.run_until_stopped());
     let client = client();
-    TestApp { address, database_url, backend, data_dir, keys, clock, pg_database, client }
+    TestApp { address, metrics_address, database_url, backend, data_dir, keys, clock, pg_database, client }
 }
 
 /// Today at the bureau by the real clock (apps start on it).
@@ -149,10 +158,12 @@ impl TestApp {
         let app = shuiwu::startup::Application::build_with_clock(settings, self.clock.clone())
             .expect("second instance builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
         actix_rt::spawn(app.run_until_stopped());
         let client = client();
         TestApp {
             address,
+            metrics_address,
             database_url,
             backend: self.backend,
             data_dir,
@@ -222,7 +233,12 @@ impl<'a> Req<'a> {
     }
 
     pub async fn send(self) -> Resp {
-        let url = format!("{}{}", self.app.address, self.path);
+        // A path on the service, or a whole URL (another listener).
+        let url = if self.path.starts_with("http") {
+            self.path.clone()
+        } else {
+            format!("{}{}", self.app.address, self.path)
+        };
         let mut req = self.app.client.request(self.method.clone(), &url);
         for (k, v) in &self.headers {
             req = req.insert_header((k.as_str(), v.as_str()));
