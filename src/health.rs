@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::messages::Msg;
+use crate::metrics::{DatabaseProbe, PENDING_COUNT_CAP};
 use crate::security::bearer_token;
 use crate::state::AppState;
 
@@ -81,15 +82,24 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<
             return Err(ApiError::Forbidden);
         }
     }
-    let pending = state
-        .db
-        .run(|conn| {
-            use crate::db::schema::audit_events::dsl as a;
-            use diesel::prelude::*;
-            Ok(a::audit_events.filter(a::seq.is_null()).count().get_result::<i64>(conn)?)
-        })
-        .await
-        .ok();
-    let body = state.metrics.render(state.db.status(), pending);
+    // A bounded count over the partial index of pending events (an unbounded COUNT may scan the whole trail), with
+    // a short wait for a connection: a saturated pool is reported as such, not as a database that is down.
+    let probe = state.db.run(|conn| {
+        use crate::db::schema::audit_events::dsl as a;
+        use diesel::prelude::*;
+        let ids: Vec<i64> = a::audit_events
+            .filter(a::seq.is_null())
+            .order(a::id.asc())
+            .limit(PENDING_COUNT_CAP)
+            .select(a::id)
+            .load(conn)?;
+        Ok(ids.len() as i64)
+    });
+    let database = match tokio::time::timeout(std::time::Duration::from_secs(1), probe).await {
+        Ok(Ok(n)) => DatabaseProbe::Up { audit_pending: n },
+        Err(_) if state.db.status().in_use > 0 => DatabaseProbe::Busy,
+        _ => DatabaseProbe::Down,
+    };
+    let body = state.metrics.render(state.db.status(), database);
     Ok(HttpResponse::Ok().content_type(OPENMETRICS).insert_header(("Cache-Control", "no-store")).body(body))
 }

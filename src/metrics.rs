@@ -82,9 +82,24 @@ pub struct Metrics {
     pool_connections: Family<StateLabels, Gauge>,
     pool_max: Gauge,
     pool_waiting: Gauge,
-    audit_pending: Gauge,
+    audit_pending: Family<Vec<(String, String)>, Gauge>,
     database_up: Gauge,
 }
+
+/// What the scrape learned of the database.
+#[derive(Debug, Clone, Copy)]
+pub enum DatabaseProbe {
+    /// It answered: the audit events pending numbering (counted up to [`PENDING_COUNT_CAP`]).
+    Up { audit_pending: i64 },
+    /// Every connection was busy for the scrape's short wait: up, by the connections in use, but not asked.
+    Busy,
+    /// It did not answer.
+    Down,
+}
+
+/// The audit-pending gauge counts at most this many (reading a bounded prefix of the partial index): far more than a
+/// healthy trail ever has pending, and cheap to count on every scrape.
+pub const PENDING_COUNT_CAP: i64 = 10_000;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -125,10 +140,10 @@ impl Metrics {
         registry.register("db_pool_max_connections", "The pool's size (SHUIWU_DB_POOL_SIZE)", pool_max.clone());
         let pool_waiting = Gauge::default();
         registry.register("db_pool_waiting", "Requests waiting for a database connection", pool_waiting.clone());
-        let audit_pending = Gauge::default();
+        let audit_pending = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register(
             "audit_events_pending",
-            "Committed audit events not yet numbered into the chain (normally 0 within a second)",
+            "Committed audit events not yet numbered into the chain (normally 0 within a second; counted up to 10000; absent when the scrape could not ask)",
             audit_pending.clone(),
         );
         let database_up = Gauge::default();
@@ -166,16 +181,18 @@ impl Metrics {
         self.throttled.get_or_create(&KindLabels { kind: credential.label() }).inc();
     }
 
-    /// The exposition, with the gauges read now: the pool's state and, when the database answered, the number of
-    /// audit events pending (`None`: the database did not answer).
-    pub fn render(&self, pool: PoolStatus, audit_pending: Option<i64>) -> String {
+    /// The exposition, with the gauges read now: the pool's state and what the scrape learned of the database.
+    pub fn render(&self, pool: PoolStatus, database: DatabaseProbe) -> String {
         self.pool_connections.get_or_create(&StateLabels { state: "in_use" }).set(i64::from(pool.in_use));
         self.pool_connections.get_or_create(&StateLabels { state: "idle" }).set(i64::from(pool.idle));
         self.pool_max.set(i64::from(pool.max));
         self.pool_waiting.set(pool.waiting);
-        self.database_up.set(i64::from(audit_pending.is_some()));
-        if let Some(n) = audit_pending {
-            self.audit_pending.set(n);
+        self.database_up.set(i64::from(!matches!(database, DatabaseProbe::Down)));
+        match database {
+            DatabaseProbe::Up { audit_pending } => {
+                self.audit_pending.get_or_create(&Vec::new()).set(audit_pending);
+            }
+            DatabaseProbe::Busy | DatabaseProbe::Down => self.audit_pending.clear(),
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
@@ -198,24 +215,47 @@ fn method_label(m: &actix_web::http::Method) -> &'static str {
     }
 }
 
-/// Counts every request by the route template it matched (`/api/v1/permits/{id}`, never the id itself).
+/// Counts every request by the route template it matches (`/api/v1/permits/{id}`, never the id itself). A request
+/// whose client went away before the answer counts as status 499 (nginx's "client closed request"). Requests the
+/// HTTP parser refuses before the application sees them (a malformed request line, oversized headers) are not
+/// counted.
 pub async fn middleware(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().clone();
+    let Some(metrics) = req.app_data::<web::Data<Metrics>>().cloned() else {
+        return next.call(req).await;
+    };
+    // The route comes from the path (the router's table), so it is known even when the answer never comes.
+    let mut pending = Pending {
+        metrics,
+        method: req.method().clone(),
+        route: req.match_pattern(),
+        started: Instant::now(),
+        status: None,
+    };
     let result = next.call(req).await;
-    if let Some(metrics) = metrics {
-        let seconds = started.elapsed().as_secs_f64();
-        match &result {
-            Ok(res) => {
-                let route = res.request().match_pattern();
-                metrics.observe_request(&method, route.as_deref(), res.status().as_u16(), seconds);
-            }
-            Err(e) => metrics.observe_request(&method, None, e.as_response_error().status_code().as_u16(), seconds),
-        }
-    }
+    pending.status = Some(match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    });
     result
+}
+
+/// A request being answered; observed when dropped, with status 499 if no answer came.
+struct Pending {
+    metrics: web::Data<Metrics>,
+    method: actix_web::http::Method,
+    route: Option<String>,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let status = self.status.unwrap_or(499);
+        // A method the route does not have is one series, whatever the route: a client cannot multiply them.
+        let route = if status == 405 { None } else { self.route.as_deref() };
+        self.metrics.observe_request(&self.method, route, status, self.started.elapsed().as_secs_f64());
+    }
 }

@@ -234,6 +234,7 @@ async fn refresh_tokens(
         Some(Ok((access, claims, next))) => Ok(token_response(access, &claims, Some(next))),
         Some(Err(family)) => {
             state.authn.revocations.note_session(&family, session_end);
+            state.metrics.sign_in_failed(Credential::RefreshToken);
             Err(ApiError::Unauthorized(Msg::RefreshReused))
         }
         None => {

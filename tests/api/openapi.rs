@@ -153,3 +153,43 @@ fn every_label_is_in_chinese() {
     }
     assert!(missing.is_empty(), "no Chinese label: {missing:#?}");
 }
+
+/// The staff guide explains every error code a problem may carry (a new code needs its line there).
+#[test]
+fn the_guide_explains_every_error_code() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/guide.md")).unwrap();
+    let missing: Vec<&str> = shuiwu::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !guide.contains(&format!("| `{c}` |")))
+        .collect();
+    assert!(missing.is_empty(), "docs/guide.md does not explain {missing:?}");
+}
+
+/// The repository stands on its own: the README and docs link only to files that are in it.
+#[test]
+fn documents_link_only_inside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    files.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let dir = file.parent().unwrap();
+        for (i, _) in text.match_indices("](") {
+            let target = &text[i + 2..];
+            let target = &target[..target.find(')').unwrap()];
+            if target.starts_with("http") || target.starts_with('#') {
+                continue;
+            }
+            let path = target.split('#').next().unwrap();
+            assert!(dir.join(path).exists(), "{}: link to {target}, which is not in the repository", file.display());
+            let resolved = dir.join(path).canonicalize().unwrap();
+            assert!(resolved.starts_with(root.canonicalize().unwrap()), "{}: {target} is outside", file.display());
+        }
+    }
+}
