@@ -366,6 +366,16 @@ mod tests {
     }
 
     #[test]
+    fn one_way_of_giving_keys() {
+        let mut settings = crate::config::Settings::from_env();
+        settings.jwt_keys = Some(format!("2026a:{A}").parse().unwrap());
+        settings.jwt_secret = Some(A.parse().unwrap());
+        assert!(load_signing_keys(&settings).unwrap_err().contains("not both"));
+        settings.jwt_secret = None;
+        assert_eq!(load_signing_keys(&settings).unwrap().len(), 1);
+    }
+
+    #[test]
     fn key_lists_parse_strictly() {
         let keys = parse_keys(&format!("2026b:{B}, 2026a:{A}")).unwrap();
         assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["2026b", "2026a"]);

@@ -180,6 +180,30 @@ async fn sqlite(app: &TestApp, dir: &Path) {
     };
     assert!(has_marker(&kept[0]), "the replaced database is kept with its last writes");
     assert!(!has_marker(&second), "the restored database is the copy");
+
+    // Over the running service's database, while a reader is at work: refused, nothing replaced or left behind.
+    let live = app.database_url.strip_prefix("sqlite://").unwrap().to_string();
+    let mut reader = app.db();
+    reader.batch_execute("BEGIN; SELECT COUNT(*) FROM water_users;").unwrap();
+    let t = app.token(&[Role::WaterResources]);
+    let r = app
+        .post("/api/v1/water-users")
+        .bearer(&t)
+        .json(&water_user_body("恢复时在用", &credit_code(5000)))
+        .send()
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let before = app.count("SELECT COUNT(*) AS n FROM water_users");
+    let refused = run(shuiwu(&app.database_url).args(["restore", "--from"]).arg(&copy));
+    assert!(refused.as_ref().unwrap_err().contains("in use"), "{refused:?}");
+    reader.batch_execute("COMMIT").unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM water_users"), before);
+    let left: Vec<PathBuf> = std::fs::read_dir(Path::new(&live).parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("restoring") || p.to_string_lossy().contains("before-restore"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 async fn postgres(app: &TestApp, dir: &Path) {

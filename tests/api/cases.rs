@@ -666,6 +666,28 @@ async fn rights_reviews_officers_and_closing(app: TestApp) {
     assert_eq!(fields, ["officer_ids[1]", "officer_ids[2]"], "{}", r.text);
     let case = step(&app, &o.enforcement, &case, "file", json!({"officer_ids": [o.officers[0], ids[0]]})).await;
     assert_eq!(case["officer_ids"], json!([o.officers[0], ids[0]]));
+    // An officer named at filing who has left since (deactivated) cannot investigate: checked again, by name.
+    let account = app.get(&format!("/api/v1/accounts/{}", ids[0])).bearer(&admin).send().await;
+    let r = app
+        .patch(&format!("/api/v1/accounts/{}", ids[0]))
+        .bearer(&admin)
+        .header("if-match", &account.etag())
+        .json(&json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = act(&app, &o.enforcement, &case, "start-investigation", json!({})).await;
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "officer_ids[1]", "{}", r.text);
+    let case = step(
+        &app,
+        &o.enforcement,
+        &case,
+        "start-investigation",
+        json!({"officer_ids": [o.officers[0], o.officers[1]]}),
+    )
+    .await;
+    assert_eq!(case["officer_ids"], json!([o.officers[0], o.officers[1]]));
 
     // Legal review starts once the statement and hearing period is over: submitted early, it would take away a
     // hearing the party may still ask for.
