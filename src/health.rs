@@ -3,13 +3,12 @@
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::messages::Msg;
 use crate::metrics::{DatabaseProbe, PENDING_COUNT_CAP};
-use crate::security::bearer_token;
+use crate::security::{bearer_token, token_digest};
 use crate::state::AppState;
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -78,7 +77,7 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized(Msg::MetricsTokenRequired))?;
         // Compared as digests, so that the comparison's time says nothing about the token.
-        if Sha256::digest(given.as_bytes()) != Sha256::digest(expected.expose().as_bytes()) {
+        if token_digest(given) != token_digest(expected.expose()) {
             return Err(ApiError::Forbidden);
         }
     }
