@@ -28,29 +28,13 @@ fn seed(conn: &mut PgConnection) {
     let t = Instant::now();
     eprintln!("seeding {USERS} water users, {ZONES} zones, {PERMITS} permits and 12 months of withdrawals each…");
     conn.batch_execute(&format!(
-        "TRUNCATE withdrawals, permits, water_zones, water_users CASCADE;
-         INSERT INTO water_users (id, name, credit_code, region_code, created_at, updated_at, version)
-         SELECT '00000000-0000-7000-8000-' || lpad(i::text, 12, '0'), '取水户' || i, '9152038' || lpad(i::text, 10, '0') || 'X',
-                '520381', now(), now(), 1
-         FROM generate_series(1, {USERS}) AS i;
-         INSERT INTO water_zones (id, name, source_type, zone_class, allowable_m3_per_year, created_at, updated_at, version)
-         SELECT '00000000-0000-7000-a000-' || lpad(i::text, 12, '0'), '分区' || i, 'groundwater_deep', 'normal', 100000000000, now(), now(), 1
-         FROM generate_series(1, {ZONES}) AS i;
-         INSERT INTO permits (id, permit_no, holder_id, zone_id, source_type, purpose, annual_volume_m3, daily_max_volume_m3,
-                              meter_status, valid_from, valid_to, status, submitted_on, approved_on, last_step_on,
-                              created_at, updated_at, version)
-         SELECT '00000000-0000-7000-9000-' || lpad(i::text, 12, '0'), 'B520381G2024-' || lpad(i::text, 7, '0'),
-                '00000000-0000-7000-8000-' || lpad((1 + i % {USERS})::text, 12, '0'),
-                '00000000-0000-7000-a000-' || lpad((1 + i % {ZONES})::text, 12, '0'),
-                'groundwater_deep', 'industrial', 10000, 50, 'ok',
-                current_date - 800, current_date + (i % 1825), CASE WHEN i % 10 = 0 THEN 'suspended' ELSE 'approved' END,
-                current_date - 820, current_date - 810, current_date - 810, now(), now(), 3
-         FROM generate_series(1, {PERMITS}) AS i;
+        "{}
          INSERT INTO withdrawals (id, permit_id, period, revision, superseded, volume_m3, method, reported_by, created_at, updated_at, version)
          SELECT p.id || '-' || m, p.id, to_char(date_trunc('month', current_date) - make_interval(months => m), 'YYYY-MM'),
                 1, false, 800 + m, 'online_meter', 'seed', now(), now(), 1
          FROM permits p CROSS JOIN generate_series(1, 12) AS m;
-         ANALYZE;"
+         ANALYZE;",
+        permits_seed_sql(USERS, ZONES, PERMITS)
     ))
     .unwrap();
     eprintln!("seeded in {:.0} s", t.elapsed().as_secs_f64());

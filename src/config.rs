@@ -111,6 +111,11 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 100, global = true)]
     pub login_max_failures_per_address: u32,
 
+    /// Requests a minute a service account may make when its own limit is not set (bursts of a tenth of it, at
+    /// least 10, at once).
+    #[arg(long, env = "SHUIWU_SERVICE_RATE_LIMIT", default_value_t = 600, global = true)]
+    pub service_rate_limit: u32,
+
     #[arg(long, env = "SHUIWU_LOGIN_WINDOW", default_value = "15m", value_parser = duration, global = true)]
     pub login_window: Duration,
 
@@ -220,6 +225,9 @@ impl Settings {
         self.daily_late_fee_rate()?;
         if !(0..=crate::domain::MAX_VOLUME_M3).contains(&self.key_monitoring_m3) {
             return Err("SHUIWU_KEY_MONITORING_M3 must be a volume in m³ between 0 and 10^12".into());
+        }
+        if !(1..=1_000_000).contains(&self.service_rate_limit) {
+            return Err("SHUIWU_SERVICE_RATE_LIMIT must be between 1 and 1000000 requests a minute".into());
         }
         if self.plan_warning_pct > 10_000 {
             return Err("SHUIWU_PLAN_WARNING_PCT must be a percentage between 0 and 10000".into());

@@ -7,7 +7,7 @@
 //! - `audit` (the trail and the feed), `security` (tokens, passwords, the extractors), `write` (the shared write
 //!   path: row locks, If-Match, audit, idempotency), `state` (what handlers reach);
 //! - one folder per feature (`auth`, `accounts`, `water_users`, `water_zones`, `permits`, `withdrawals`,
-//!   `fees`, `audit_events`, `changes`), each with its routes, rules and queries;
+//!   `fees`, `planned_use`, `inspections`, `cases`, `audit_events`, `changes`, `exports`), each with its routes, rules and queries;
 //! - `startup`, which wires every route, and `cli`, the binary's commands.
 
 pub mod accounts;
@@ -26,6 +26,7 @@ pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod evidence;
+pub mod exports;
 pub mod fees;
 pub mod health;
 pub mod http;

@@ -45,6 +45,7 @@ into **Authorize** (bearer). Every operation lists the roles that may call it; e
         (name = "calendar", description = "工作日历 — the bureau's working-day calendar"),
         (name = "audit", description = "审计日志（哈希链） — append-only audit trail with a hash chain"),
         (name = "changes", description = "变更流（省级平台同步） — change feed for provincial platforms"),
+        (name = "exports", description = "全量导出（NDJSON、CSV） — whole collections for platforms and spreadsheets"),
         (name = "health", description = "健康检查 — liveness and readiness"),
     )
 )]
@@ -290,6 +291,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("purpose", "取水用途"),
     ("q", "关键字"),
     ("rate_id", "征收标准标识"),
+    ("rate_limit_per_minute", "请求频率上限（次/分钟）"),
     ("rate_yuan_per_m3", "征收标准（元/立方米）"),
     ("reason", "理由"),
     ("reassessment", "重新核定结果"),
@@ -331,6 +333,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("unpriced_count", "未能计价数"),
     ("until", "截至日期"),
     ("updated_at", "更新时间"),
+    ("updated_since", "更新起始时间"),
     ("usage_m3", "用水量（立方米）"),
     ("used_m3", "实际用水量（立方米）"),
     ("username", "用户名"),

@@ -55,7 +55,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::cases::evidence_routes::routes)
             .configure(crate::calendar::routes::routes)
             .configure(crate::audit_events::routes::routes)
-            .configure(crate::changes::routes),
+            .configure(crate::changes::routes)
+            .configure(crate::exports::routes::routes),
     );
 }
 
@@ -138,6 +139,8 @@ impl Application {
             TcpListener::bind(&settings.bind).map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = settings.workers;
+        let rate_default =
+            web::Data::new(crate::security::rate::DefaultLimit(settings.service_rate_limit.min(1_000_000) as i32));
         let key_ttl = web::Data::new(KeyTtl(
             chrono::TimeDelta::from_std(settings.idempotency_ttl).unwrap_or(chrono::TimeDelta::hours(24)),
         ));
@@ -186,6 +189,7 @@ impl Application {
                 .app_data(db.clone())
                 .app_data(authn.clone())
                 .app_data(key_ttl.clone())
+                .app_data(rate_default.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
                 .app_data(metrics.clone())
@@ -198,6 +202,7 @@ impl Application {
                 )
                 .default_service(web::to(crate::http::fallback::handler))
                 .wrap(from_fn(idempotency::middleware))
+                .wrap(from_fn(crate::security::rate::middleware))
                 .wrap(TracingLogger::<request_id::RootSpan>::new())
                 .wrap(from_fn(request_id::middleware))
                 .wrap(from_fn(crate::metrics::middleware))

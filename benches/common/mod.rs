@@ -236,3 +236,28 @@ pub fn pad_postgres(e: &str) -> String {
 pub fn pad_sqlite(e: &str) -> String {
     format!("substr('000000000000' || ({e}), -12, 12)")
 }
+
+/// SQL that fills `water_users` (`users`), `water_zones` (`zones`) and `permits` (`permits`, each held by a user and in
+/// a zone, in force, one in ten suspended) after emptying them and what refers to them.
+pub fn permits_seed_sql(users: i64, zones: i64, permits: i64) -> String {
+    format!(
+        "TRUNCATE withdrawals, permits, water_zones, water_users CASCADE;
+         INSERT INTO water_users (id, name, credit_code, region_code, created_at, updated_at, version)
+         SELECT '00000000-0000-7000-8000-' || lpad(i::text, 12, '0'), '取水户' || i, '9152038' || lpad(i::text, 10, '0') || 'X',
+                '520381', now(), now(), 1
+         FROM generate_series(1, {users}) AS i;
+         INSERT INTO water_zones (id, name, source_type, zone_class, allowable_m3_per_year, created_at, updated_at, version)
+         SELECT '00000000-0000-7000-a000-' || lpad(i::text, 12, '0'), '分区' || i, 'groundwater_deep', 'normal', 100000000000, now(), now(), 1
+         FROM generate_series(1, {zones}) AS i;
+         INSERT INTO permits (id, permit_no, holder_id, zone_id, source_type, purpose, annual_volume_m3, daily_max_volume_m3,
+                              meter_status, intake_address, valid_from, valid_to, status, submitted_on, approved_on, last_step_on,
+                              created_at, updated_at, version)
+         SELECT '00000000-0000-7000-9000-' || lpad(i::text, 12, '0'), 'B520381G2024-' || lpad(i::text, 7, '0'),
+                '00000000-0000-7000-8000-' || lpad((1 + i % {users})::text, 12, '0'),
+                '00000000-0000-7000-a000-' || lpad((1 + i % {zones})::text, 12, '0'),
+                'groundwater_deep', 'industrial', 10000, 50, 'ok', '赤水市市中街道' || i || '号',
+                current_date - 800, current_date + (i % 1825), CASE WHEN i % 10 = 0 THEN 'suspended' ELSE 'approved' END,
+                current_date - 820, current_date - 810, current_date - 810, now(), now(), 3
+         FROM generate_series(1, {permits}) AS i;"
+    )
+}

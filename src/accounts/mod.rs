@@ -99,6 +99,8 @@ pub struct ServiceAccountRow {
     pub version: i64,
     /// Bumped when the secret is rotated: tokens granted before stop working.
     pub token_epoch: i64,
+    /// Requests a minute; `None`: the service's default (`SHUIWU_SERVICE_RATE_LIMIT`).
+    pub rate_limit_per_minute: Option<i32>,
 }
 
 /// A service account as listed (without its secret).
@@ -110,6 +112,9 @@ pub struct ServiceAccount {
     pub department: String,
     pub roles: Vec<Role>,
     pub active: bool,
+    /// Requests a minute this account may make; null: the service's default
+    /// (`SHUIWU_SERVICE_RATE_LIMIT`, 600). Bursts of a tenth of it (at least 10) may come at once.
+    pub rate_limit_per_minute: Option<i32>,
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::domain::instant")]
     pub created_at: NaiveDateTime,
@@ -128,6 +133,7 @@ impl From<&ServiceAccountRow> for ServiceAccount {
             department: r.department.clone(),
             roles: Role::split(&r.roles),
             active: r.active,
+            rate_limit_per_minute: r.rate_limit_per_minute,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,

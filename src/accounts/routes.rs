@@ -45,6 +45,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(set_password)
         .service(list_service_accounts)
         .service(create_service_account)
+        .service(update_service_account)
         .service(rotate_secret);
 }
 
@@ -450,12 +451,34 @@ async fn set_password(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "省水资源监控平台", "department": "office", "roles": ["platform"]}))]
+#[schema(example = json!({"name": "省水资源监控平台", "department": "office", "roles": ["platform"], "rate_limit_per_minute": 1200}))]
 pub struct NewServiceAccount {
     pub name: String,
     /// Department code.
     pub department: String,
     pub roles: Vec<Role>,
+    /// Requests a minute (1..=1000000); absent or null: the service's default.
+    pub rate_limit_per_minute: Option<i32>,
+}
+
+/// Changes to a service account; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"rate_limit_per_minute": 1200}))]
+pub struct ServiceAccountPatch {
+    pub name: Option<String>,
+    /// `false` disables the account and voids its tokens; `true` enables it again.
+    pub active: Option<bool>,
+    /// Requests a minute (1..=1000000); null: back to the service's default.
+    #[serde(default, with = "crate::domain::double_option")]
+    #[schema(value_type = Option<i32>)]
+    pub rate_limit_per_minute: Option<Option<i32>>,
+}
+
+fn check_rate_limit(c: &mut Checks, limit: Option<i32>) {
+    if limit.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+        c.fail("rate_limit_per_minute", Msg::Between(1, 1_000_000));
+    }
 }
 
 /// A service account with its secret: shown once, on creation and rotation.
@@ -506,6 +529,7 @@ async fn create_service_account(
     let name = c.required("name", &b.name, 100);
     let department = c.required("department", &b.department, 64);
     check_roles(&mut c, &b.roles, Holder::Service);
+    check_rate_limit(&mut c, b.rate_limit_per_minute);
     c.finish()?;
     let secret = random_token(32);
     let now = caller.now.at;
@@ -521,7 +545,9 @@ async fn create_service_account(
         updated_at: now,
         version: 1,
         token_epoch: 0,
+        rate_limit_per_minute: b.rate_limit_per_minute,
     };
+    let (id, limit) = (row.id.clone(), row.rate_limit_per_minute);
     let ctx = caller.ctx();
     let res = state
         .write(move |conn| {
@@ -531,7 +557,69 @@ async fn create_service_account(
             Ok(Reply::created(format!("/api/v1/service-accounts/{}", row.id), row.version, &body))
         })
         .await?;
+    // Counted from its first request here; other instances learn of it at their next reload.
+    state.authn.revocations.note_service_limit(&id, limit);
     Ok(res.customize_no_store())
+}
+
+/// 修改服务账号 — Rename, disable or enable a service account, or set its request-rate limit.
+///
+/// Disabling voids its tokens at once. A new limit holds on every instance within a second (each reloads accounts
+/// every `SHUIWU_REVOCATION_REFRESH`).
+#[utoipa::path(tag = "service-accounts", params(("id" = String, Path), ("If-Match" = String, Header, description = "The service account's ETag")),
+    request_body = ServiceAccountPatch, security(("bearer" = ["admin"])),
+    responses((status = 200, description = "Updated", body = ServiceAccount, headers(("ETag" = String)))))]
+#[patch("/service-accounts/{id}")]
+async fn update_service_account(
+    state: web::Data<AppState>,
+    caller: Authorized<AdminOnly>,
+    id: PathId,
+    if_match: IfMatch,
+    body: ApiJson<ServiceAccountPatch>,
+) -> ApiResult<HttpResponse> {
+    if_match.require()?;
+    let patch = body.0;
+    let mut c = Checks::new();
+    let name = patch.name.as_deref().map(|v| c.required("name", v, 100));
+    check_rate_limit(&mut c, patch.rate_limit_per_minute.flatten());
+    c.finish()?;
+    let ctx = caller.ctx();
+    let id = id.into_inner();
+    let (res, row) = state
+        .write_then(move |conn| {
+            let (row, view) = write::modify(
+                conn,
+                &ctx,
+                &id,
+                &if_match,
+                "service_account_updated",
+                |conn, before: &ServiceAccountRow| {
+                    let mut after = before.clone();
+                    if let Some(v) = name {
+                        after.name = v;
+                    }
+                    if let Some(v) = patch.rate_limit_per_minute {
+                        after.rate_limit_per_minute = v;
+                    }
+                    if after.rate_limit_per_minute != before.rate_limit_per_minute {
+                        crate::security::rate::reset(conn, &before.id)?;
+                    }
+                    if let Some(v) = patch.active {
+                        after.active = v;
+                    }
+                    if before.active && !after.active {
+                        after.token_epoch += 1;
+                    }
+                    Ok(Change::new(after))
+                },
+            )?;
+            Ok((Reply::ok(row.version, &view), row))
+        })
+        .await?;
+    let revocations = &state.authn.revocations;
+    revocations.note_standing(&row.id, Standing { epoch: row.token_epoch, active: row.active });
+    revocations.note_service_limit(&row.id, row.rate_limit_per_minute);
+    Ok(res)
 }
 
 /// 更换服务账号密钥 — Issue a new client secret; the old one stops working at once.

@@ -8,10 +8,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::audit::{verify, Actor, AuditRow, VerifyReport};
 use crate::db::schema::audit_events as a;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::http::pagination::PageParams;
+use crate::http::query::instant;
 use crate::http::{ListQuery, Page, PageQuery};
-use crate::messages::Msg;
 use crate::policy;
 use crate::security::Authorized;
 use crate::state::AppState;
@@ -83,15 +83,6 @@ pub struct AuditFilter {
     pub from: Option<String>,
     /// Events entered at or before this instant (RFC 3339).
     pub to: Option<String>,
-}
-
-fn instant(field: &str, v: Option<&str>) -> ApiResult<Option<chrono::NaiveDateTime>> {
-    v.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.naive_utc())
-            .map_err(|_| ApiError::invalid(field, Msg::Instant))
-    })
-    .transpose()
 }
 
 /// 审计日志 — Audit events in sequence order.

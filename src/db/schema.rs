@@ -79,6 +79,14 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> BigInt,
         token_epoch -> BigInt,
+        rate_limit_per_minute -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    request_budgets (account_id) {
+        account_id -> Text,
+        tat_us -> BigInt,
     }
 }
 
@@ -497,6 +505,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     departments,
     accounts,
     service_accounts,
+    request_budgets,
     refresh_tokens,
     revocations,
     login_failures,

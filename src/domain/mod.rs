@@ -28,17 +28,57 @@ pub mod instant {
 
     pub const FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
+    /// An instant as RFC 3339 in UTC to the second (`2026-03-31T08:00:00Z`), written field by field: every record
+    /// carries two, and an export writes millions.
+    struct Rfc3339(NaiveDateTime);
+
+    impl std::fmt::Display for Rfc3339 {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            use chrono::{Datelike, Timelike};
+            let (d, t) = (self.0.date(), self.0.time());
+            if (0..=9999).contains(&d.year()) {
+                write!(
+                    f,
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    d.year(),
+                    d.month(),
+                    d.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            } else {
+                write!(f, "{}", self.0.format(FORMAT))
+            }
+        }
+    }
+
     pub fn format(at: &NaiveDateTime) -> String {
-        at.format(FORMAT).to_string()
+        Rfc3339(*at).to_string()
     }
 
     pub fn serialize<S: Serializer>(at: &NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(at))
+        s.collect_str(&Rfc3339(*at))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDateTime, D::Error> {
         let s = String::deserialize(d)?;
         chrono::DateTime::parse_from_rfc3339(&s).map(|t| t.naive_utc()).map_err(serde::de::Error::custom)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn instants_read_as_chrono_writes_them() {
+            for text in ["2026-03-31T08:00:00Z", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"]
+            {
+                let at = chrono::DateTime::parse_from_rfc3339(text).unwrap().naive_utc();
+                assert_eq!(super::format(&at), text);
+                assert_eq!(super::format(&at), at.format(super::FORMAT).to_string());
+            }
+            let fraction = chrono::DateTime::parse_from_rfc3339("2026-03-31T08:00:00.999999Z").unwrap().naive_utc();
+            assert_eq!(super::format(&fraction), "2026-03-31T08:00:00Z");
+        }
     }
 }
 

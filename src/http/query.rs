@@ -13,6 +13,16 @@ use super::pagination::PageQuery;
 use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::messages::Msg;
 
+/// An optional instant parameter (RFC 3339, any offset) in UTC; anything else is 400 against `field`.
+pub fn instant(field: &str, v: Option<&str>) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.naive_utc())
+            .map_err(|_| ApiError::invalid(field, Msg::Instant))
+    })
+    .transpose()
+}
+
 /// The query parameters of an operation, as `T`.
 pub struct Query<T>(pub T);
 

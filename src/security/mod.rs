@@ -4,6 +4,7 @@
 mod extract;
 pub mod jwt;
 pub mod password;
+pub mod rate;
 pub mod revocation;
 pub mod sessions;
 pub mod throttle;

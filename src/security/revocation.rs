@@ -38,6 +38,8 @@ struct State {
     sessions: HashMap<String, i64>,
     /// local account or service account id → standing
     accounts: HashMap<String, Standing>,
+    /// service account id → its own request-rate limit (requests a minute), if it has one
+    service_limits: HashMap<String, Option<i32>>,
 }
 
 #[derive(Default)]
@@ -77,6 +79,17 @@ impl Revocations {
         None
     }
 
+    /// For a service account: its own request-rate limit (`Some(None)`: the default applies). `None` for anyone
+    /// else. As of the last reload, or a change this instance made since.
+    pub fn service_limit(&self, id: &str) -> Option<Option<i32>> {
+        self.state.read().expect("revocation lock poisoned").service_limits.get(id).copied()
+    }
+
+    /// Records a service account's limit (after the transaction that set it committed).
+    pub fn note_service_limit(&self, id: &str, limit: Option<i32>) {
+        self.state.write().expect("revocation lock poisoned").service_limits.insert(id.to_string(), limit);
+    }
+
     pub fn note_jti(&self, key: &str, until: i64) {
         self.state.write().expect("revocation lock poisoned").jtis.insert(key.to_string(), until);
     }
@@ -101,9 +114,15 @@ impl Revocations {
             r::revocations.filter(r::expires_at.gt(now)).select((r::kind, r::value, r::expires_at)).load(conn)?;
         let staff: Vec<(String, i64, bool)> =
             accounts::table.select((accounts::id, accounts::token_epoch, accounts::active)).load(conn)?;
-        let services: Vec<(String, i64, bool)> = service_accounts::table
-            .select((service_accounts::id, service_accounts::token_epoch, service_accounts::active))
+        let services: Vec<(String, i64, bool, Option<i32>)> = service_accounts::table
+            .select((
+                service_accounts::id,
+                service_accounts::token_epoch,
+                service_accounts::active,
+                service_accounts::rate_limit_per_minute,
+            ))
             .load(conn)?;
+        let service_limits = services.iter().map(|(id, _, _, limit)| (id.clone(), *limit)).collect();
         let now_s = now.and_utc().timestamp();
         let mut s = self.state.write().expect("revocation lock poisoned");
         s.jtis.retain(|_, exp| *exp > now_s);
@@ -116,8 +135,11 @@ impl Revocations {
             };
         }
         // An epoch this instance noted after the rows above were read is newer than what they say: keep it.
-        let mut accounts: HashMap<String, Standing> =
-            staff.into_iter().chain(services).map(|(id, epoch, active)| (id, Standing { epoch, active })).collect();
+        let mut accounts: HashMap<String, Standing> = staff
+            .into_iter()
+            .chain(services.into_iter().map(|(id, epoch, active, _)| (id, epoch, active)))
+            .map(|(id, epoch, active)| (id, Standing { epoch, active }))
+            .collect();
         for (id, noted) in &s.accounts {
             if let Some(loaded) = accounts.get_mut(id) {
                 if noted.epoch > loaded.epoch {
@@ -126,6 +148,7 @@ impl Revocations {
             }
         }
         s.accounts = accounts;
+        s.service_limits = service_limits;
         Ok(())
     }
 }

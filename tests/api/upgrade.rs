@@ -279,8 +279,9 @@ mod fixture_databases_migrate_and_read_back {
 
 /// Records of every kind, made through the API as the bureau would: a permit in each state, withdrawals, a fee
 /// assessed, served and partly paid, a planned user with its plan and usage, an inspection with findings and a
-/// photo, escalated; a case filed and under investigation, with evidence; a service account.
-async fn populate(app: &TestApp) {
+/// photo, escalated; a case filed and under investigation, with evidence; a case decided with a fine (its public
+/// record); a service account.
+pub async fn populate(app: &TestApp) {
     let f = fees_staff(app).await;
     let (assessment, _) = served_36000(app, &f).await;
     let r = pay(app, &f, &assessment, 1_000_000, "2022-04-10", "SK2022-0001").await;
@@ -347,6 +348,40 @@ async fn populate(app: &TestApp) {
         .send()
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    let decided = open_case(
+        app,
+        &c,
+        json!({"water_user_id": c.party, "violation_type": "over_permit_abstraction", "facts": "超许可取水。",
+               "effective_date": "2023-05-02"}),
+    )
+    .await;
+    let decided = case_step(app, &c.enforcement, &decided, "file", json!({"effective_date": "2023-05-04"})).await;
+    let decided = case_step(
+        app,
+        &c.enforcement,
+        &decided,
+        "start-investigation",
+        json!({"effective_date": "2023-05-05", "officer_ids": [c.officers[0], c.officers[1]]}),
+    )
+    .await;
+    let decided = case_step(
+        app,
+        &c.enforcement,
+        &decided,
+        "notify",
+        json!({"proposed_fine_fen": 500_000, "statement_waived": true, "effective_date": "2023-06-01"}),
+    )
+    .await;
+    let decided = case_step(
+        app,
+        &c.leader,
+        &decided,
+        "decide",
+        json!({"outcome": "penalty", "fine_fen": 500_000, "penalty_content": "罚款人民币伍仟元整",
+               "legal_basis": "《取水许可和水资源费征收管理条例》第四十九条", "effective_date": "2023-06-02"}),
+    )
+    .await;
+    assert_eq!(decided["stage"], "decided", "{decided}");
 
     let admin = app.admin_token().await;
     let r = app
