@@ -75,6 +75,15 @@ pub enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Remove evidence files that no record refers to (left by a crash during an upload); safe while serving.
+    SweepEvidence {
+        /// Leave files younger than this alone, e.g. `1h`, `30m`.
+        #[arg(long, default_value = "1h", value_parser = |s: &str| humantime::parse_duration(s).map_err(|e| e.to_string()))]
+        older_than: Duration,
+        /// Count them, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Exit 0 when the service at SHUIWU_BIND answers `/health/ready` with 200 (a container's HEALTHCHECK).
@@ -151,6 +160,24 @@ pub fn run() -> Result<(), String> {
             for m in pending {
                 println!("pending: {m}");
             }
+            Ok(())
+        }
+        Command::SweepEvidence { older_than, dry_run } => {
+            let settings = cli.settings;
+            let db = crate::startup::prepare_database(&settings)?;
+            let store = crate::startup::evidence_store(&settings)?;
+            let cutoff = chrono::Utc::now()
+                - chrono::TimeDelta::from_std(older_than).map_err(|_| "--older-than is too long".to_string())?;
+            let swept = actix_web::rt::System::new()
+                .block_on(crate::evidence::sweep::sweep(&store, &db, cutoff, dry_run))
+                .map_err(|e| e.to_string())?;
+            let verb = if dry_run { "would remove" } else { "removed" };
+            println!(
+                "checked {} evidence files older than {}: {verb} {} that no record refers to",
+                swept.checked,
+                humantime::format_duration(older_than),
+                swept.removed
+            );
             Ok(())
         }
         Command::Backup { to } => {

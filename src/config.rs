@@ -116,6 +116,10 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_SERVICE_RATE_LIMIT", default_value_t = 600, global = true)]
     pub service_rate_limit: u32,
 
+    /// How long an export waits for a client that has stopped reading before it gives up (and frees its place).
+    #[arg(long, env = "SHUIWU_EXPORT_STALL_TIMEOUT", default_value = "60s", value_parser = duration, global = true)]
+    pub export_stall_timeout: Duration,
+
     #[arg(long, env = "SHUIWU_LOGIN_WINDOW", default_value = "15m", value_parser = duration, global = true)]
     pub login_window: Duration,
 

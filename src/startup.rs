@@ -117,6 +117,13 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
     Ok(db)
 }
 
+/// The evidence store of `settings` (`SHUIWU_EVIDENCE_DIR`, by default `<data dir>/evidence`).
+pub fn evidence_store(settings: &Settings) -> Result<crate::evidence::BlobStore, String> {
+    crate::evidence::BlobStore::local(
+        &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
+    )
+}
+
 impl Application {
     /// Prepares everything and binds the listener (port 0 picks a free port, for tests).
     pub fn build(settings: Settings) -> Result<Self, String> {
@@ -139,6 +146,7 @@ impl Application {
             TcpListener::bind(&settings.bind).map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = settings.workers;
+        let export_slots = web::Data::new(crate::exports::routes::Slots::default());
         let rate_default =
             web::Data::new(crate::security::rate::DefaultLimit(settings.service_rate_limit.min(1_000_000) as i32));
         let key_ttl = web::Data::new(KeyTtl(
@@ -150,9 +158,7 @@ impl Application {
             settings.password_hashing_concurrency.unwrap_or(cores),
             std::time::Duration::from_secs(10),
         ));
-        let evidence = crate::evidence::BlobStore::local(
-            &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
-        )?;
+        let evidence = evidence_store(&settings)?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let metrics_listener = match &settings.metrics_bind {
             Some(addr) => Some(
@@ -190,6 +196,7 @@ impl Application {
                 .app_data(authn.clone())
                 .app_data(key_ttl.clone())
                 .app_data(rate_default.clone())
+                .app_data(export_slots.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
                 .app_data(metrics.clone())

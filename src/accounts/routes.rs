@@ -547,7 +547,7 @@ async fn create_service_account(
         token_epoch: 0,
         rate_limit_per_minute: b.rate_limit_per_minute,
     };
-    let (id, limit) = (row.id.clone(), row.rate_limit_per_minute);
+    let (id, version, limit) = (row.id.clone(), row.version, row.rate_limit_per_minute);
     let ctx = caller.ctx();
     let res = state
         .write(move |conn| {
@@ -558,7 +558,7 @@ async fn create_service_account(
         })
         .await?;
     // Counted from its first request here; other instances learn of it at their next reload.
-    state.authn.revocations.note_service_limit(&id, limit);
+    state.authn.revocations.note_service_limit(&id, version, limit);
     Ok(res.customize_no_store())
 }
 
@@ -618,7 +618,7 @@ async fn update_service_account(
         .await?;
     let revocations = &state.authn.revocations;
     revocations.note_standing(&row.id, Standing { epoch: row.token_epoch, active: row.active });
-    revocations.note_service_limit(&row.id, row.rate_limit_per_minute);
+    revocations.note_service_limit(&row.id, row.version, row.rate_limit_per_minute);
     Ok(res)
 }
 

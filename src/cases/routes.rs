@@ -106,6 +106,7 @@ pub struct CaseFilter {
     pub decided_to: Option<Date>,
     /// `decision`: not decided past `decision_due`; `publication`: a penalty not published past `publication_due`
     /// (as of today). Listed by that deadline, the longest overdue first.
+    #[param(inline)]
     pub overdue: Option<Overdue>,
 }
 

@@ -13,6 +13,7 @@
 pub mod accept;
 pub mod download;
 pub mod store;
+pub mod sweep;
 pub mod upload;
 
 use chrono::NaiveDateTime;

@@ -84,6 +84,25 @@ impl BlobStore {
         self.inner.get_opts(&Self::key(sha256), options).await.map_err(|e| failed("get", e))
     }
 
+    /// The digests of the blobs last written before `cutoff`, in the store's order, as they are listed.
+    pub fn older_than(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> impl futures_util::Stream<Item = Result<String, ApiError>> + '_ {
+        use futures_util::StreamExt;
+        self.inner.list(Some(&ObjectPath::from("sha256"))).filter_map(move |meta| async move {
+            match meta {
+                Err(e) => Some(Err(failed("list", e))),
+                Ok(m) if m.last_modified >= cutoff => None,
+                Ok(m) => {
+                    let name = m.location.filename()?.to_string();
+                    // Only whole blobs (staging files of writes in progress carry a suffix).
+                    (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())).then_some(Ok(name))
+                }
+            }
+        })
+    }
+
     pub async fn delete(&self, sha256: &str) -> Result<(), ApiError> {
         match self.inner.delete(&Self::key(sha256)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

@@ -85,10 +85,11 @@ pub fn cell(value: &Value) -> String {
 }
 
 /// Text that a spreadsheet would take for a formula (it begins with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return) gets a leading apostrophe: Excel shows it as the text it is and never runs it. A reader takes one
-/// apostrophe off a cell that begins with `'` followed by one of those characters.
+/// return) gets a leading apostrophe: Excel shows it as the text it is and never runs it. So does text that begins
+/// with an apostrophe itself, so that the rule reads back: a reader takes one apostrophe off a cell that begins with
+/// `'` followed by one of those characters or another `'`.
 pub fn neutralise(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) {
         format!("'{text}")
     } else {
         text.to_string()
@@ -116,6 +117,8 @@ mod tests {
         assert_eq!(cell(&Value::String("=1+1".into())), "'=1+1");
         assert_eq!(cell(&Value::String("@SUM(A1)".into())), "'@SUM(A1)");
         assert_eq!(cell(&Value::String("-2".into())), "'-2");
+        assert_eq!(cell(&Value::String("'=x".into())), "''=x");
+        assert_eq!(cell(&Value::String("'引号".into())), "''引号");
         assert_eq!(cell(&Value::String("赤水河".into())), "赤水河");
         assert_eq!(cell(&serde_json::json!(-2)), "-2");
         assert_eq!(cell(&serde_json::json!(null)), "");

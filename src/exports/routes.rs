@@ -1,6 +1,7 @@
 //! `GET /api/v1/exports/{entity}`: the collection streamed from one database snapshot.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, ContentDisposition, DispositionParam, DispositionType};
@@ -40,8 +41,18 @@ const ACCOUNT_READERS: &[Role] = &[Role::Admin, Role::Leader, Role::Auditor];
 /// Exports running at once in this instance; each holds a database connection while it runs.
 const RUNNING_AT_ONCE: usize = 2;
 
-/// How long a client may stop reading before its export is abandoned (and its connection freed).
-const CLIENT_WAIT: Duration = Duration::from_secs(60);
+/// The longest an export may take, however steadily its client reads: a snapshot held for hours keeps PostgreSQL
+/// from vacuuming and SQLite from checkpointing.
+const LONGEST: Duration = Duration::from_secs(30 * 60);
+
+/// The places for exports in this instance (app data, one per instance).
+pub struct Slots(Arc<Semaphore>);
+
+impl Default for Slots {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(RUNNING_AT_ONCE)))
+    }
+}
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(export);
@@ -77,6 +88,7 @@ impl utoipa::ToSchema for ExportEntity {}
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `ndjson` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
     /// Only records changed at or after this instant (RFC 3339, e.g. `2026-11-01T00:00:00+08:00`); compares with
     /// `updated_at` as the records show it.
@@ -99,7 +111,7 @@ enum Item {
 /// an incomplete transfer), never as a shorter file that looks whole. Accounts and service accounts: not for
 /// platforms. At most two exports run at once per instance (429 with `Retry-After` beyond).
 #[utoipa::path(tag = "exports",
-    params(("entity" = ExportEntity, Path, description = "数据集 — An entity type, e.g. `permit`"), ExportQuery),
+    params(("entity" = inline(ExportEntity), Path, description = "数据集 — An entity type, e.g. `permit`"), ExportQuery),
     security(("bearer" = ["admin", "leader", "platform", "auditor"])),
     responses(
         (status = 200, description = "The collection, streamed", headers(("X-Changes-Cursor" = String, description = "Where the change feed continues from this snapshot")),
@@ -122,12 +134,8 @@ async fn export(
     }
     let format = query.0.format.unwrap_or(ExportFormat::Ndjson);
     let since = instant("updated_since", query.0.updated_since.as_deref())?;
-    static SLOTS: OnceLock<std::sync::Arc<Semaphore>> = OnceLock::new();
-    let slot = SLOTS
-        .get_or_init(|| std::sync::Arc::new(Semaphore::new(RUNNING_AT_ONCE)))
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::RateLimited { retry_after_secs: 10 })?;
+    let slots = req.app_data::<web::Data<Slots>>().ok_or_else(|| ApiError::internal("export slots missing"))?;
+    let slot = slots.0.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 10 })?;
     let job = Job {
         entity,
         format,
@@ -137,22 +145,29 @@ async fn export(
             fees: FeeConfig::of(&state.settings),
             authority: state.settings.bureau_name.clone(),
         },
+        stall: state.settings.export_stall_timeout,
+        started: std::time::Instant::now(),
     };
     let (tx, mut rx) = mpsc::channel::<Item>(2);
+    // Set when every record has been sent: a stream that ends without it ends as a failed download.
+    let complete = Arc::new(AtomicBool::new(false));
     let db = state.db.clone();
+    let done = complete.clone();
     actix_web::rt::spawn(async move {
-        let _slot = slot;
         let failed = tx.clone();
         let runtime = tokio::runtime::Handle::current();
-        let result = db.run(move |conn| produce(conn, &job, &Sink { tx, runtime })).await;
+        let result = db.run(move |conn| produce(conn, &job, &Sink { tx, runtime, job: &job, complete: done })).await;
+        // The place is free as soon as the export ends, however it ended.
+        drop(slot);
         match result {
             Ok(()) => {}
             Err(ApiError::Unavailable) if failed.is_closed() => {
                 tracing::info!(%entity, "export abandoned by the client")
             }
             Err(e) => {
-                tracing::warn!(%entity, error = %e, "export failed");
-                let _ = failed.send(Item::Failed(e)).await;
+                tracing::warn!(%entity, error = %e, "export failed or stalled");
+                // Before the download began, the handler answers with this problem; after, the stream ends short.
+                let _ = failed.try_send(Item::Failed(e));
             }
         }
     });
@@ -161,11 +176,16 @@ async fn export(
         Some(Item::Failed(e)) => return Err(e),
         _ => return Err(ApiError::internal("the export ended before it began")),
     };
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await? {
-            Item::Chunk(bytes) => Some((Ok(bytes), rx)),
-            Item::Failed(_) | Item::Start(_) => {
-                Some((Err(std::io::Error::other("the export failed; the download is incomplete")), rx))
+    let incomplete = || std::io::Error::other("the export failed; the download is incomplete");
+    let body = futures_util::stream::unfold((rx, complete), move |(mut rx, complete)| async move {
+        match rx.recv().await {
+            Some(Item::Chunk(bytes)) => Some((Ok(bytes), (rx, complete))),
+            Some(Item::Failed(_) | Item::Start(_)) => Some((Err(incomplete()), (rx, complete))),
+            // The producer is gone: the end of the records, or of a failed export.
+            None if complete.load(Ordering::Acquire) => None,
+            None => {
+                complete.store(true, Ordering::Release); // one error, then the end
+                Some((Err(incomplete()), (rx, complete)))
             }
         }
     });
@@ -190,18 +210,28 @@ struct Job {
     format: ExportFormat,
     since: Option<NaiveDateTime>,
     ctx: Ctx,
+    /// How long the client may stop reading before the export is abandoned.
+    stall: Duration,
+    started: std::time::Instant,
 }
 
 /// The producer's end of the stream: waits while the client reads, gives up when it stops or leaves.
-struct Sink {
+struct Sink<'a> {
     tx: mpsc::Sender<Item>,
     runtime: tokio::runtime::Handle,
+    job: &'a Job,
+    /// Set once every record is sent, before the channel closes.
+    complete: Arc<AtomicBool>,
 }
 
-impl Sink {
+impl Sink<'_> {
     fn send(&self, item: Item) -> ApiResult<()> {
+        if self.job.started.elapsed() > LONGEST {
+            return Err(ApiError::Unavailable);
+        }
+        let stall = self.job.stall;
         // The timer is made inside the runtime's context (this may be a thread of the export's own).
-        match self.runtime.block_on(async { tokio::time::timeout(CLIENT_WAIT, self.tx.send(item)).await }) {
+        match self.runtime.block_on(async { tokio::time::timeout(stall, self.tx.send(item)).await }) {
             Ok(Ok(())) => Ok(()),
             // The client went away, or stopped reading for too long.
             _ => Err(ApiError::Unavailable),
@@ -220,7 +250,7 @@ fn produce(conn: &mut DbConn, job: &Job, sink: &Sink) -> ApiResult<()> {
         // Every change numbered up to here is in the snapshot; every later one comes after it in the feed.
         let head: Option<i64> = audit_events::table.select(diesel::dsl::max(audit_events::seq)).first(conn)?;
         sink.send(Item::Start(encode_cursor(&head.unwrap_or(0))))?;
-        match job.entity {
+        let sent = match job.entity {
             EntityType::WaterUser => stream::<WaterUsers>(conn, job, sink),
             EntityType::Permit => stream::<Permits>(conn, job, sink),
             EntityType::Withdrawal => stream::<Withdrawals>(conn, job, sink),
@@ -240,7 +270,11 @@ fn produce(conn: &mut DbConn, job: &Job, sink: &Sink) -> ApiResult<()> {
             EntityType::Account => stream::<Accounts>(conn, job, sink),
             EntityType::ServiceAccount => stream::<ServiceAccounts>(conn, job, sink),
             EntityType::Calendar | EntityType::SurchargeTiers => Err(ApiError::NotFound),
+        };
+        if sent.is_ok() {
+            sink.complete.store(true, Ordering::Release);
         }
+        sent
     })
 }
 

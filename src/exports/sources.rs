@@ -75,10 +75,11 @@ source!(Permits, permits, PermitRow => Permit, |conn, rows, ctx| {
     Ok(rows.iter().map(|r| Permit::from_row(r, ctx.now.today, &refs)).collect())
 });
 
+// Current revisions only, as the lists show them (corrections replace a month's figure; the feed has each one).
 source!(Withdrawals, withdrawals, WithdrawalRow => Withdrawal, |conn, rows, _| {
     let numbers = crate::withdrawals::permit_numbers(conn, rows.iter())?;
     Ok(rows.iter().map(|r| Withdrawal::new(r, numbers.get(&r.permit_id).cloned().flatten())).collect())
-});
+}, where t::superseded.eq(false));
 
 source!(FeeRates, fee_rates, FeeRateRow => FeeRate, |_, rows, _| Ok(rows.iter().map(FeeRate::from).collect()));
 
@@ -97,7 +98,8 @@ source!(PlannedUsers, planned_users, PlannedUserRow => PlannedUser, |conn, rows,
 
 source!(Plans, plans, PlanRow => Plan, |_, rows, _| Ok(rows.iter().map(Plan::new).collect()));
 
-source!(Usages, planned_usage, UsageRow => Usage, |_, rows, _| Ok(rows.iter().map(Usage::new).collect()));
+source!(Usages, planned_usage, UsageRow => Usage, |_, rows, _| Ok(rows.iter().map(Usage::new).collect()),
+    where t::superseded.eq(false));
 
 source!(Inspections, inspections, InspectionRow => Inspection, |conn, rows, ctx| {
     Ok(crate::inspections::views(conn, rows, ctx.now.today)?)

@@ -547,6 +547,7 @@ async fn import(
 #[into_params(parameter_in = Query)]
 pub struct TemplateQuery {
     /// `csv` (default) or `xlsx`.
+    #[param(inline)]
     pub format: Option<TemplateFormat>,
 }
 

@@ -113,7 +113,13 @@ pub async fn middleware(
     };
     let limit = Limit::per_minute(own.unwrap_or(default));
     let now_us = authn.clock.now().at.and_utc().timestamp_micros();
-    match db.run(move |conn| admit(conn, &account, limit, now_us).map_err(ApiError::from)).await {
+    let check = move |conn: &mut DbConn| admit(conn, &account, limit, now_us).map_err(ApiError::from);
+    // SQLite: in the queue of this process's writers (one statement on PostgreSQL needs no transaction).
+    let admitted = match db.backend {
+        crate::db::Backend::Sqlite => db.write(check).await,
+        crate::db::Backend::Postgres => db.run(check).await,
+    };
+    match admitted {
         Ok(Ok(())) => Ok(next.call(req).await?.map_into_boxed_body()),
         Ok(Err(retry_after_secs)) => Ok(req.error_response(ApiError::RateLimited { retry_after_secs })),
         Err(e) => Ok(req.error_response(e)),

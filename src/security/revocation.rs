@@ -38,8 +38,8 @@ struct State {
     sessions: HashMap<String, i64>,
     /// local account or service account id → standing
     accounts: HashMap<String, Standing>,
-    /// service account id → its own request-rate limit (requests a minute), if it has one
-    service_limits: HashMap<String, Option<i32>>,
+    /// service account id → (the record's version, its own request-rate limit in requests a minute, if it has one)
+    service_limits: HashMap<String, (i64, Option<i32>)>,
 }
 
 #[derive(Default)]
@@ -82,12 +82,17 @@ impl Revocations {
     /// For a service account: its own request-rate limit (`Some(None)`: the default applies). `None` for anyone
     /// else. As of the last reload, or a change this instance made since.
     pub fn service_limit(&self, id: &str) -> Option<Option<i32>> {
-        self.state.read().expect("revocation lock poisoned").service_limits.get(id).copied()
+        self.state.read().expect("revocation lock poisoned").service_limits.get(id).map(|(_, limit)| *limit)
     }
 
-    /// Records a service account's limit (after the transaction that set it committed).
-    pub fn note_service_limit(&self, id: &str, limit: Option<i32>) {
-        self.state.write().expect("revocation lock poisoned").service_limits.insert(id.to_string(), limit);
+    /// Records a service account's limit as of its record's `version` (after the transaction that set it
+    /// committed); an older version's, read by a reload that began before, never replaces it.
+    pub fn note_service_limit(&self, id: &str, version: i64, limit: Option<i32>) {
+        let mut s = self.state.write().expect("revocation lock poisoned");
+        let entry = s.service_limits.entry(id.to_string()).or_insert((version, limit));
+        if version >= entry.0 {
+            *entry = (version, limit);
+        }
     }
 
     pub fn note_jti(&self, key: &str, until: i64) {
@@ -114,15 +119,17 @@ impl Revocations {
             r::revocations.filter(r::expires_at.gt(now)).select((r::kind, r::value, r::expires_at)).load(conn)?;
         let staff: Vec<(String, i64, bool)> =
             accounts::table.select((accounts::id, accounts::token_epoch, accounts::active)).load(conn)?;
-        let services: Vec<(String, i64, bool, Option<i32>)> = service_accounts::table
+        let services: Vec<(String, i64, bool, i64, Option<i32>)> = service_accounts::table
             .select((
                 service_accounts::id,
                 service_accounts::token_epoch,
                 service_accounts::active,
+                service_accounts::version,
                 service_accounts::rate_limit_per_minute,
             ))
             .load(conn)?;
-        let service_limits = services.iter().map(|(id, _, _, limit)| (id.clone(), *limit)).collect();
+        let mut service_limits: HashMap<String, (i64, Option<i32>)> =
+            services.iter().map(|(id, _, _, version, limit)| (id.clone(), (*version, *limit))).collect();
         let now_s = now.and_utc().timestamp();
         let mut s = self.state.write().expect("revocation lock poisoned");
         s.jtis.retain(|_, exp| *exp > now_s);
@@ -137,7 +144,7 @@ impl Revocations {
         // An epoch this instance noted after the rows above were read is newer than what they say: keep it.
         let mut accounts: HashMap<String, Standing> = staff
             .into_iter()
-            .chain(services.into_iter().map(|(id, epoch, active, _)| (id, epoch, active)))
+            .chain(services.into_iter().map(|(id, epoch, active, _, _)| (id, epoch, active)))
             .map(|(id, epoch, active)| (id, Standing { epoch, active }))
             .collect();
         for (id, noted) in &s.accounts {
@@ -148,6 +155,14 @@ impl Revocations {
             }
         }
         s.accounts = accounts;
+        // Likewise a limit noted after the rows were read.
+        for (id, noted) in &s.service_limits {
+            if let Some(loaded) = service_limits.get_mut(id) {
+                if noted.0 > loaded.0 {
+                    *loaded = *noted;
+                }
+            }
+        }
         s.service_limits = service_limits;
         Ok(())
     }
@@ -195,4 +210,20 @@ pub fn revoke_session(conn: &mut DbConn, sid: &str, until: i64) -> QueryResult<(
         return Ok(());
     }
     insert(conn, "session", sid, until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_noted_later_is_not_replaced_by_an_older_version() {
+        let r = Revocations::default();
+        assert_eq!(r.service_limit("sa"), None, "not a service account this instance knows");
+        r.note_service_limit("sa", 3, Some(120));
+        r.note_service_limit("sa", 2, Some(6));
+        assert_eq!(r.service_limit("sa"), Some(Some(120)));
+        r.note_service_limit("sa", 4, None);
+        assert_eq!(r.service_limit("sa"), Some(None));
+    }
 }

@@ -18,6 +18,7 @@ on_both_databases!(
     bad_uploads_leave_nothing_behind,
     evidence_follows_the_own_records_rule,
     retried_uploads_store_one_item,
+    orphaned_files_are_swept,
 );
 
 /// A file of `len` bytes starting with `head` (the rest random).
@@ -302,4 +303,74 @@ async fn retried_uploads_store_one_item(app: TestApp) {
     assert_eq!((again.status, &again.body), (201, &first.body));
     assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM cases"), 1);
+}
+
+/// The blob file of `sha256` in the app's evidence directory.
+fn blob_path(app: &TestApp, sha256: &str) -> std::path::PathBuf {
+    app.data_dir.join("evidence").join("sha256").join(&sha256[..2]).join(sha256)
+}
+
+/// Makes a file look `age` old.
+fn age(path: &std::path::Path, age: std::time::Duration) {
+    let f = std::fs::File::options().append(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() - age).unwrap();
+}
+
+/// `shuiwu sweep-evidence` removes the files no record refers to once they are older than the grace period: not a
+/// file a record uses, not a young one (an upload may be about to record it).
+async fn orphaned_files_are_swept(app: TestApp) {
+    let t = team(&app).await;
+    let i = record(&app, &t.me_token, &inspection_body(&t, json!([]))).await;
+    let bytes = file(PNG, 4_000);
+    let (body, ct) = form("file", "取水口.png", "image/png", &bytes);
+    let iid = i["id"].as_str().unwrap();
+    let up = app.post(&format!("/api/v1/inspections/{iid}/evidence")).bearer(&t.me_token).raw(body, &ct).send().await;
+    assert_eq!(up.status, 201, "{}", up.text);
+    let used = up.body["sha256"].as_str().unwrap().to_string();
+    let two_hours = std::time::Duration::from_secs(7_200);
+    age(&blob_path(&app, &used), two_hours);
+    // Two files left by uploads that never committed: one two hours ago, one just now.
+    let mut orphans = Vec::new();
+    for n in 0..2 {
+        let content = file(PNG, 1_000 + n);
+        let sha = hex::encode(Sha256::digest(&content));
+        let path = blob_path(&app, &sha);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &content).unwrap();
+        orphans.push(path);
+    }
+    age(&orphans[0], two_hours);
+
+    let sweep = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_shuiwu"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SHUIWU_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c
+            .arg("sweep-evidence")
+            .args(args)
+            .env("SHUIWU_DATABASE_URL", &app.database_url)
+            .env("SHUIWU_DATA_DIR", &app.data_dir)
+            .env("SHUIWU_JWT_SECRET", JWT_SECRET)
+            .env("SHUIWU_BOOTSTRAP_ADMIN_PASSWORD", "not used: the database exists")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let dry = sweep(&["--dry-run"]);
+    assert!(dry.contains("checked 2 ") && dry.contains("would remove 1 "), "{dry}");
+    assert!(orphans[0].exists(), "a dry run removes nothing");
+    let done = sweep(&["--older-than", "1h"]);
+    assert!(done.contains("checked 2 ") && done.contains("removed 1 "), "{done}");
+    assert!(!orphans[0].exists(), "the old orphan is gone");
+    assert!(orphans[1].exists(), "a young file may still be recorded: it stays");
+    assert!(blob_path(&app, &used).exists(), "a file a record uses stays");
+    let eid = up.body["id"].as_str().unwrap();
+    let got = app.get(&format!("/api/v1/inspections/{iid}/evidence/{eid}")).bearer(&t.me_token).send().await;
+    assert_eq!((got.status, got.bytes == bytes), (200, true));
+    // Nothing left to do.
+    assert!(sweep(&[]).contains("removed 0 "));
 }

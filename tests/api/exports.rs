@@ -14,13 +14,13 @@ const ENTITIES: &[(&str, &str, Option<&str>)] = &[
     ("water_user", "SELECT COUNT(*) AS n FROM water_users", Some("/api/v1/water-users/{id}")),
     ("zone", "SELECT COUNT(*) AS n FROM water_zones", Some("/api/v1/water-zones/{id}")),
     ("permit", "SELECT COUNT(*) AS n FROM permits", Some("/api/v1/permits/{id}")),
-    ("withdrawal", "SELECT COUNT(*) AS n FROM withdrawals", Some("/api/v1/withdrawals/{id}")),
+    ("withdrawal", "SELECT COUNT(*) AS n FROM withdrawals WHERE superseded = false", Some("/api/v1/withdrawals/{id}")),
     ("fee_rate", "SELECT COUNT(*) AS n FROM fee_rates", Some("/api/v1/fee-rates/{id}")),
     ("fee_assessment", "SELECT COUNT(*) AS n FROM fee_assessments", Some("/api/v1/fee-assessments/{id}")),
     ("payment", "SELECT COUNT(*) AS n FROM payments", Some("/api/v1/payments/{id}")),
     ("planned_user", "SELECT COUNT(*) AS n FROM planned_users", Some("/api/v1/planned-users/{id}")),
     ("plan", "SELECT COUNT(*) AS n FROM plans", Some("/api/v1/plans/{id}")),
-    ("usage", "SELECT COUNT(*) AS n FROM planned_usage", Some("/api/v1/usage/{id}")),
+    ("usage", "SELECT COUNT(*) AS n FROM planned_usage WHERE superseded = false", Some("/api/v1/usage/{id}")),
     ("inspection", "SELECT COUNT(*) AS n FROM inspections", Some("/api/v1/inspections/{id}")),
     ("rectification", "SELECT COUNT(*) AS n FROM rectifications", Some("/api/v1/rectifications/{id}")),
     ("evidence", "SELECT COUNT(*) AS n FROM evidence", None),
@@ -85,7 +85,7 @@ fn round_trips(entity: &str, csv_export: &Resp, records: &[Value]) {
                     Value::String(s) => {
                         // A text a spreadsheet would run carries one leading apostrophe.
                         let read = match cell.strip_prefix('\'') {
-                            Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+                            Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r', '\'']) => rest,
                             _ => cell,
                         };
                         assert_eq!(read, s, "{entity}.{name}");
@@ -165,12 +165,13 @@ async fn every_collection_exports_as_get_shows_it(app: TestApp) {
     body["address"] = json!("-1号楼");
     body["contact_phone"] = json!("+86 851 2288 1234");
     body["legal_representative"] = json!("@王");
+    body["industry"] = json!("'=D4610");
     let r = app.post("/api/v1/water-users").bearer(&t).json(&body).send().await;
     assert_eq!(r.status, 201, "{}", r.text);
     let csv_export = app.get("/api/v1/exports/water_user?format=csv").bearer(&platform).send().await;
     assert!(csv_export.text.contains(r#""'=HYPERLINK(""http://x"",""点我"")""#), "{}", csv_export.text);
     assert!(csv_export.text.contains(r#""'+86 851 2288 1234""#) && csv_export.text.contains(r#""'-1号楼""#));
-    assert!(csv_export.text.contains(r#""'@王""#));
+    assert!(csv_export.text.contains(r#""'@王""#) && csv_export.text.contains(r#""''=D4610""#));
     let records = lines(&app.get("/api/v1/exports/water_user").bearer(&platform).send().await);
     round_trips("water_user", &csv_export, &records);
 }
@@ -396,6 +397,56 @@ async fn stalled_and_abandoned_downloads(app: TestApp) {
     // And a whole download still holds every record.
     let all = app.get("/api/v1/exports/water_user").bearer(&platform).send().await;
     assert_eq!(lines(&all).len(), 30_000);
+}
+
+/// A client that stops reading loses its download after `SHUIWU_EXPORT_STALL_TIMEOUT`: its place comes free while
+/// its connection is still open, and what it got ends without HTTP's closing chunk (never a file that looks whole).
+async fn stalled_clients_give_their_place_back(backend: Backend) {
+    use std::io::{Read, Write};
+    let app = spawn_app_with(backend, |s| s.export_stall_timeout = std::time::Duration::from_secs(1)).await;
+    seed_water_users(&app, 60_000);
+    let platform = app.token(&[Role::Platform]);
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let open = {
+        let platform = platform.clone();
+        move || {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+            write!(s, "GET /api/v1/exports/water_user HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {platform}\r\n\r\n")
+                .unwrap();
+            let mut first = [0u8; 512];
+            let n = s.read(&mut first).unwrap();
+            assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+            s
+        }
+    };
+    let (mut a, b) = actix_rt::task::spawn_blocking(move || (open(), open())).await.unwrap();
+    app.get("/api/v1/exports/permit").bearer(&platform).send().await.assert_problem(429, "rate_limited");
+    // Neither reads: after the stall timeout both places are free, though both connections are still open.
+    actix_rt::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let r = app.get("/api/v1/exports/permit").bearer(&platform).send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // What the stalled client got ends short: no closing chunk.
+    let tail = actix_rt::task::spawn_blocking(move || {
+        let mut all = Vec::new();
+        let _ = a.read_to_end(&mut all);
+        all
+    })
+    .await
+    .unwrap();
+    assert!(!tail.ends_with(b"0\r\n\r\n"), "a stalled download must not look complete");
+    drop(b);
+}
+
+mod stalled_clients_give_their_place_back {
+    #[actix_rt::test]
+    async fn sqlite() {
+        super::stalled_clients_give_their_place_back(crate::helpers::Backend::Sqlite).await
+    }
+    #[actix_rt::test]
+    async fn postgres() {
+        super::stalled_clients_give_their_place_back(crate::helpers::Backend::Postgres).await
+    }
 }
 
 crate::on_both_databases!(

@@ -193,3 +193,33 @@ fn documents_link_only_inside_the_repository() {
         }
     }
 }
+
+#[test]
+fn every_reference_resolves() {
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("$ref", serde_json::Value::String(r)) => out.push(r.clone()),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let spec = shuiwu::startup::api_document();
+    let mut found = Vec::new();
+    refs(&spec, &mut found);
+    assert!(found.len() > 100);
+    let missing: Vec<&String> = found
+        .iter()
+        .filter(|r| {
+            let path = r.strip_prefix("#/").expect("a local reference");
+            path.split('/').try_fold(&spec, |v, part| v.get(part)).is_none()
+        })
+        .collect();
+    assert!(missing.is_empty(), "references to nothing: {missing:?}");
+}
