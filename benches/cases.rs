@@ -3,7 +3,7 @@
 //!     half the requests with a second filter) over 200 000 cases, from 16 connections with wrk: requests/s, p50, p99.
 //!  2. The whole history of one case with 200 events (`GET /api/v1/cases/{id}/history?limit=200`: opened, filed,
 //!     investigated and 197 evidence uploads, each a step recorded with the case before and after), from 4
-//!     connections: requests/s, p50, p99.
+//!     connections and from 1: requests/s, p50, p99.
 //!
 //!     cargo bench --bench cases
 //!
@@ -197,6 +197,8 @@ end
     let script = format!("wrk.headers[\"Authorization\"] = \"Bearer {legal}\"\nwrk.path = \"{path}\"\n");
     wrk(port, "4", "3s", "cases-history.lua", &script);
     let history = figures(&wrk(port, "4", &format!("{seconds}s"), "cases-history.lua", &script));
+    // One reader: the time a single request takes (the target's "≤ 10 ms").
+    let alone = figures(&wrk(port, "1", &format!("{seconds}s"), "cases-history.lua", &script));
     stop(child);
     let _ = std::fs::remove_dir_all(&evidence_dir);
 
@@ -211,6 +213,10 @@ end
     println!(
         "  {} req/s, p50 {}, p99 {}, non-2xx: {}",
         history.requests_per_s, history.p50, history.p99, history.non_2xx
+    );
+    println!(
+        "  1 connection: {} req/s, p50 {}, p99 {}, non-2xx: {}",
+        alone.requests_per_s, alone.p50, alone.p99, alone.non_2xx
     );
     println!("  (the case was made through the API in {made:.1} s)");
 }

@@ -129,8 +129,10 @@ pub fn wrk(port: u16, connections: &str, duration: &str, script_name: &str, scri
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(script_name);
     std::fs::write(&path, script).unwrap();
+    // wrk needs at least one connection per thread.
+    let threads = if connections == "1" { "-t1" } else { "-t2" };
     let out = Command::new("wrk")
-        .args(["-t2", "-c", connections, "-d", duration, "--latency", "-s"])
+        .args([threads, "-c", connections, "-d", duration, "--latency", "-s"])
         .arg(&path)
         .arg(format!("http://127.0.0.1:{port}"))
         .output()

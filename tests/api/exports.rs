@@ -353,20 +353,16 @@ fn seed_water_users(app: &TestApp, n: usize) {
     }
 }
 
-/// An export whose client stops reading holds its place until it goes; two at once are the limit (429 beyond),
-/// and a client that leaves frees its place at once.
-async fn stalled_and_abandoned_downloads(app: TestApp) {
+/// Two water-user exports whose clients read the status line and then stop reading (their sockets are handled on a
+/// blocking thread, so that the test's runtime keeps serving).
+async fn two_stalled_downloads(app: &TestApp, token: &str) -> (std::net::TcpStream, std::net::TcpStream) {
     use std::io::{Read, Write};
-    seed_water_users(&app, 30_000);
-    let platform = app.token(&[Role::Platform]);
-    let addr = app.address.trim_start_matches("http://").to_string();
-    // Two downloads that read their first bytes and then stop reading (sockets on a blocking thread: the test's
-    // runtime keeps serving).
-    let (a, b) = actix_rt::task::spawn_blocking(move || {
+    let (addr, token) = (app.address.trim_start_matches("http://").to_string(), token.to_string());
+    actix_rt::task::spawn_blocking(move || {
         let open = || {
             let mut s = std::net::TcpStream::connect(&addr).unwrap();
             s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-            write!(s, "GET /api/v1/exports/water_user HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {platform}\r\n\r\n")
+            write!(s, "GET /api/v1/exports/water_user HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n")
                 .unwrap();
             let mut first = [0u8; 512];
             let n = s.read(&mut first).unwrap();
@@ -377,7 +373,16 @@ async fn stalled_and_abandoned_downloads(app: TestApp) {
         (open(), open())
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// An export whose client stops reading holds its place until it goes; two at once are the limit (429 beyond),
+/// and a client that leaves frees its place at once.
+async fn stalled_and_abandoned_downloads(app: TestApp) {
+    seed_water_users(&app, 30_000);
+    let platform = app.token(&[Role::Platform]);
+    // Two downloads that read their first bytes and then stop reading.
+    let (a, b) = two_stalled_downloads(&app, &platform).await;
     let platform = app.token(&[Role::Platform]);
     let third = app.get("/api/v1/exports/permit").bearer(&platform).send().await;
     third.assert_problem(429, "rate_limited");
@@ -402,25 +407,11 @@ async fn stalled_and_abandoned_downloads(app: TestApp) {
 /// A client that stops reading loses its download after `SHUIWU_EXPORT_STALL_TIMEOUT`: its place comes free while
 /// its connection is still open, and what it got ends without HTTP's closing chunk (never a file that looks whole).
 async fn stalled_clients_give_their_place_back(backend: Backend) {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let app = spawn_app_with(backend, |s| s.export_stall_timeout = std::time::Duration::from_secs(1)).await;
     seed_water_users(&app, 60_000);
     let platform = app.token(&[Role::Platform]);
-    let addr = app.address.trim_start_matches("http://").to_string();
-    let open = {
-        let platform = platform.clone();
-        move || {
-            let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
-            write!(s, "GET /api/v1/exports/water_user HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {platform}\r\n\r\n")
-                .unwrap();
-            let mut first = [0u8; 512];
-            let n = s.read(&mut first).unwrap();
-            assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
-            s
-        }
-    };
-    let (mut a, b) = actix_rt::task::spawn_blocking(move || (open(), open())).await.unwrap();
+    let (mut a, b) = two_stalled_downloads(&app, &platform).await;
     app.get("/api/v1/exports/permit").bearer(&platform).send().await.assert_problem(429, "rate_limited");
     // Neither reads: after the stall timeout both places are free, though both connections are still open.
     actix_rt::time::sleep(std::time::Duration::from_millis(2_500)).await;
