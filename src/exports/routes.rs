@@ -104,12 +104,15 @@ enum Item {
 
 /// 全量导出 — Export a whole collection (NDJSON or CSV).
 ///
-/// Streams the collection from one database snapshot: NDJSON (one record per line, each as `GET` shows it) or CSV for Excel (UTF-8 with BOM, a header row, nested fields as `object.field` columns, lists as JSON
-/// text; text beginning with `=`, `+`, `-` or `@` gets a leading `'` so that it never runs as a formula). Records come
-/// in id order. `X-Changes-Cursor` is the change feed's position at the snapshot: follow `GET /api/v1/changes` from
-/// there to keep the copy current. A download cut short by a failure ends without the closing chunk (the client sees
-/// an incomplete transfer), never as a shorter file that looks whole. Accounts and service accounts: not for
-/// platforms. At most two exports run at once per instance (429 with `Retry-After` beyond).
+/// Streams the collection from one database snapshot: NDJSON (one record per line, each as `GET` shows it) or CSV
+/// for Excel (UTF-8 with BOM, a header row, nested fields as `object.field` columns, lists as JSON text; text that a
+/// spreadsheet would run as a formula — beginning with `=`, `+`, `-`, `@`, a tab or a carriage return — and text
+/// beginning with `'` get a leading `'`). Records come in id order; withdrawals and usage in their current revision.
+/// `X-Changes-Cursor` is the change feed's position at the snapshot: follow `GET /api/v1/changes` from there to keep
+/// the copy current. A download cut short (a failure, a client that stopped reading for
+/// `SHUIWU_EXPORT_STALL_TIMEOUT`, 30 minutes in all) ends without the closing chunk: the client sees an incomplete
+/// transfer, never a shorter file that looks whole. Accounts and service accounts: not for platforms. At most two
+/// exports run at once per instance (429 with `Retry-After` beyond).
 #[utoipa::path(tag = "exports",
     params(("entity" = inline(ExportEntity), Path, description = "数据集 — An entity type, e.g. `permit`"), ExportQuery),
     security(("bearer" = ["admin", "leader", "platform", "auditor"])),
