@@ -7,7 +7,7 @@
 //! - `audit` (the trail and the feed), `security` (tokens, passwords, the extractors), `write` (the shared write
 //!   path: row locks, If-Match, audit, idempotency), `state` (what handlers reach);
 //! - one folder per feature (`auth`, `accounts`, `water_users`, `water_zones`, `permits`, `withdrawals`,
-//!   `fees`, `planned_use`, `inspections`, `cases`, `audit_events`, `changes`, `exports`), each with its routes, rules and queries;
+//!   `fees`, `planned_use`, `inspections`, `cases`, `audit_events`, `changes`, `exports`, `reports`), each with its routes, rules and queries;
 //! - `startup`, which wires every route, and `cli`, the binary's commands.
 
 pub mod accounts;
@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod permits;
 pub mod planned_use;
+pub mod reports;
 pub mod security;
 pub mod startup;
 pub mod state;

@@ -232,6 +232,7 @@ pub enum Msg {
     HttpUrl,
     StepsBeforeInspection(NaiveDate),
     NotBeforeFrom,
+    WindowTooLong { years: u32 },
     OneFileOnly,
     // Records.
     Duplicate,
@@ -499,6 +500,7 @@ impl Msg {
             HttpUrl => "须为 http 或 https 网址".into(),
             StepsBeforeInspection(d) => format!("已有整改完成或移送立案的日期早于新的巡查日期（{d}）"),
             NotBeforeFrom => "不能早于起始日期（from）".into(),
+            WindowTooLong { years } => format!("统计期间最长 {years} 年"),
             OneFileOnly => "每次只能上传一个文件".into(),
             Duplicate => "已存在相同的记录".into(),
             DuplicateCreditCode => "该统一社会信用代码已登记".into(),
@@ -761,6 +763,7 @@ impl Msg {
             HttpUrl => "must be an http or https address".into(),
             StepsBeforeInspection(d) => format!("a finding was rectified, or the case opened, before the new inspection day ({d})"),
             NotBeforeFrom => "must not be before from".into(),
+            WindowTooLong { years } => format!("the window may span at most {years} years"),
             OneFileOnly => "one file per upload".into(),
             Duplicate => "a record with these values already exists".into(),
             DuplicateCreditCode => "a water user with this credit code is already registered".into(),

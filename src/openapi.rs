@@ -46,6 +46,7 @@ into **Authorize** (bearer). Every operation lists the roles that may call it; e
         (name = "audit", description = "审计日志（哈希链） — append-only audit trail with a hash chain"),
         (name = "changes", description = "变更流（省级平台同步） — change feed for provincial platforms"),
         (name = "exports", description = "全量导出（NDJSON、CSV） — whole collections for platforms and spreadsheets"),
+        (name = "reports", description = "工作总结数据 — the figures of the bureau's half-year and yearly work reports"),
         (name = "health", description = "健康检查 — liveness and readiness"),
     )
 )]
@@ -113,6 +114,22 @@ fn has_param(op: &Map<String, Value>, location: &str, name: Option<&str>) -> boo
 /// everywhere. `complete` writes it before each property's and parameter's description (a test checks none is
 /// missing).
 const GLOSSARY: &[(&str, &str)] = &[
+    ("approved_in_period", "期间新批准数"),
+    ("by_category", "按类别"),
+    ("by_kind", "按检查类别"),
+    ("by_source_type", "按水源类型"),
+    ("cases_filed", "立案数"),
+    ("collected_fen", "征收本金（分）"),
+    ("decided_with_penalty", "作出处罚决定数"),
+    ("enforcement", "行政执法"),
+    ("expiring_within_90_days", "90日内到期数"),
+    ("fees", "水资源费"),
+    ("fines_fen", "罚款金额（分）"),
+    ("inspections", "监督检查"),
+    ("key_monitoring_users", "重点监控用水单位数"),
+    ("late_fee_collected_fen", "征收滞纳金（分）"),
+    ("open", "正在整改数"),
+    ("planned_use", "计划用水"),
     ("planned_users", "计划用水户数"),
     ("case_id", "案件标识"),
     ("content_type", "文件类型"),
@@ -120,8 +137,13 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("file", "文件"),
     ("filename", "文件名"),
     ("Range", "字节范围"),
+    ("published_on_time", "按期公示数"),
+    ("rectified", "已整改数"),
     ("sha256", "SHA-256 摘要"),
     ("size_bytes", "文件大小（字节）"),
+    ("surcharge_assessed_fen", "核定超计划加价费（分）"),
+    ("surcharge_collected_fen", "征收超计划加价费（分）"),
+    ("under_investigation", "尚在调查处理数"),
     ("uploaded_at", "上传时间"),
     ("uploaded_by", "上传人"),
     ("completed_on", "整改完成日期"),
@@ -349,6 +371,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("with_difference", "有差异条数"),
     ("with_plan", "已下达计划户数"),
     ("withdrawal_id", "月取水量记录标识"),
+    ("withdrawals", "取水量"),
     ("year", "年度"),
     ("zone_class", "分区类别"),
     ("zone_id", "分区标识"),
@@ -382,6 +405,7 @@ const GLOSSARY: &[(&str, &str)] = &[
     ("statement_deadline", "陈述申辩期限"),
     ("statement_waived", "放弃陈述申辩"),
     ("url", "网址"),
+    ("zones", "各分区"),
 ];
 
 fn has_chinese(s: &str) -> bool {

@@ -56,7 +56,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(crate::calendar::routes::routes)
             .configure(crate::audit_events::routes::routes)
             .configure(crate::changes::routes)
-            .configure(crate::exports::routes::routes),
+            .configure(crate::exports::routes::routes)
+            .configure(crate::reports::routes::routes),
     );
 }
 
@@ -75,6 +76,7 @@ pub struct Application {
     metrics_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
+    turns: web::Data<crate::changes::calendar::Turns>,
 }
 
 /// Opens the database, applies migrations and bootstraps the first admin (under a lock on PostgreSQL, so
@@ -147,6 +149,8 @@ impl Application {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let workers = settings.workers;
         let export_slots = web::Data::new(crate::exports::routes::Slots::default());
+        let turns = web::Data::new(crate::changes::calendar::Turns::default());
+        let app_turns = turns.clone();
         let rate_default =
             web::Data::new(crate::security::rate::DefaultLimit(settings.service_rate_limit.min(1_000_000) as i32));
         let key_ttl = web::Data::new(KeyTtl(
@@ -197,6 +201,7 @@ impl Application {
                 .app_data(key_ttl.clone())
                 .app_data(rate_default.clone())
                 .app_data(export_slots.clone())
+                .app_data(app_turns.clone())
                 .app_data(table.clone())
                 .app_data(spec.clone())
                 .app_data(metrics.clone())
@@ -251,7 +256,7 @@ impl Application {
             })
             .map_err(|e| e.to_string())?
             .run();
-        Ok(Self { port, metrics_port, server, state })
+        Ok(Self { port, metrics_port, server, state, turns })
     }
 
     pub fn port(&self) -> u16 {
@@ -263,12 +268,15 @@ impl Application {
         self.metrics_port
     }
 
-    /// Serves until stopped, with the background upkeep (revocation reload, the audit sweep, expiry of old keys).
+    /// Serves until stopped, with the background upkeep (revocation reload, the audit sweep, expiry of old keys) and
+    /// the calendar's changes (`changes::calendar`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let state = self.state.clone();
         actix_web::rt::spawn(async move { upkeep(state).await });
         let state = self.state.clone();
         actix_web::rt::spawn(async move { sequencer(state).await });
+        let (state, turns) = (self.state.clone(), self.turns.clone());
+        actix_web::rt::spawn(async move { crate::changes::calendar::keep_up(state, turns).await });
         self.server.await
     }
 }

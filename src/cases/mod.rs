@@ -560,3 +560,39 @@ pub fn of_inspection(conn: &mut DbConn, inspection_id: &str) -> QueryResult<Opti
 pub fn clue_on_of_inspection(conn: &mut DbConn, inspection_id: &str) -> QueryResult<Option<NaiveDate>> {
     cases::table.filter(cases::source_inspection_id.eq(inspection_id)).select(cases::clue_on).first(conn).optional()
 }
+
+/// The calendar's changes to cases (docs/integration.md, "Changes the calendar makes"): an undecided case whose
+/// `decision_due`, or an unpublished penalty decision whose `publication_due`, was a day from `since` (all days when
+/// `None`) up to yesterday now reads overdue. Recorded once each by the system (`decision_overdue`,
+/// `publication_overdue`), in id order.
+pub fn calendar_turns(
+    conn: &mut DbConn,
+    ctx: &crate::audit::AuditCtx,
+    since: Option<NaiveDate>,
+) -> Result<usize, crate::error::ApiError> {
+    let today = ctx.now.today;
+    let since = since.unwrap_or(NaiveDate::MIN);
+    let undecided: Vec<&str> = rules::UNDECIDED.iter().map(|s| s.as_str()).collect();
+    let mut due: Vec<(String, NaiveDate, &str)> = Vec::new();
+    let decisions: Vec<(String, Option<NaiveDate>)> = cases::table
+        .filter(cases::stage.eq_any(&undecided))
+        .filter(cases::decision_due.lt(today))
+        .filter(cases::decision_due.ge(since))
+        .select((cases::id, cases::decision_due))
+        .load(conn)?;
+    due.extend(decisions.into_iter().filter_map(|(id, d)| Some((id, d?, "decision_overdue"))));
+    let publications: Vec<(String, Option<NaiveDate>)> = cases::table
+        .filter(cases::published_on.is_null())
+        .filter(cases::publication_due.lt(today))
+        .filter(cases::publication_due.ge(since))
+        .select((cases::id, cases::publication_due))
+        .load(conn)?;
+    due.extend(publications.into_iter().filter_map(|(id, d)| Some((id, d?, "publication_overdue"))));
+    due.sort();
+    let mut recorded = 0;
+    for (id, due, action) in due {
+        let Some(turned_on) = due.succ_opt() else { continue };
+        recorded += usize::from(crate::write::turn::<CaseRow>(conn, ctx, &id, action, turned_on)?);
+    }
+    Ok(recorded)
+}

@@ -2,6 +2,8 @@
 //! changes (`in_feed`), written by [`crate::audit::record`] in the same transaction as the change and numbered
 //! with the trail. Sequence numbers increase strictly but skip the trail's other events.
 
+pub mod calendar;
+
 use actix_web::{get, web, HttpResponse};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -69,7 +71,8 @@ pub struct ChangeQuery {
 #[get("/changes")]
 async fn list(
     state: web::Data<AppState>,
-    _caller: Authorized<ChangesRead>,
+    turns: web::Data<calendar::Turns>,
+    caller: Authorized<ChangesRead>,
     query: Query<ChangeQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.0;
@@ -92,6 +95,8 @@ async fn list(
         ),
     };
     let include_total = q.include_total.unwrap_or(false);
+    // What the calendar changed by today is in the feed before it is read.
+    turns.catch_up(&state, caller.now).await?;
     let (rows, total) = state
         .db
         .run(move |conn| {

@@ -309,6 +309,20 @@ impl Db {
     }
 }
 
+/// Runs `f` in one read-only snapshot of the database, so that every query it makes sees the same committed state
+/// (PostgreSQL: a `REPEATABLE READ, READ ONLY` transaction; SQLite: one read transaction).
+pub fn snapshot<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction::<_, E, _>(|conn| {
+        if let DbConn::Postgres(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(conn)?;
+        }
+        f(conn)
+    })
+}
+
 /// True for a unique-constraint violation (the portable way to detect "already exists" without `ON CONFLICT`).
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(e, diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _))

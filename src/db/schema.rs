@@ -453,6 +453,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_turns (id) {
+        id -> Integer,
+        through -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
     calendar_years (id) {
         id -> Text,
         year -> Integer,

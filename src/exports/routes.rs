@@ -139,6 +139,10 @@ async fn export(
     let since = instant("updated_since", query.0.updated_since.as_deref())?;
     let slots = req.app_data::<web::Data<Slots>>().ok_or_else(|| ApiError::internal("export slots missing"))?;
     let slot = slots.0.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 10 })?;
+    // What the calendar changed by today is in the feed before the snapshot's position in it is taken.
+    if let Some(turns) = req.app_data::<web::Data<crate::changes::calendar::Turns>>() {
+        turns.catch_up(&state, caller.now).await?;
+    }
     let job = Job {
         entity,
         format,
@@ -246,10 +250,7 @@ impl Sink<'_> {
 fn produce(conn: &mut DbConn, job: &Job, sink: &Sink) -> ApiResult<()> {
     // Number what has committed, so that the snapshot's feed position is as late as it can be.
     crate::audit::sequence_pending(conn)?;
-    conn.transaction::<_, ApiError, _>(|conn| {
-        if let DbConn::Postgres(_) = conn {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(conn)?;
-        }
+    crate::db::snapshot::<_, ApiError>(conn, |conn| {
         // Every change numbered up to here is in the snapshot; every later one comes after it in the feed.
         let head: Option<i64> = audit_events::table.select(diesel::dsl::max(audit_events::seq)).first(conn)?;
         sink.send(Item::Start(encode_cursor(&head.unwrap_or(0))))?;

@@ -272,3 +272,40 @@ impl PaymentRow {
         calc::Paid { on: self.paid_on, principal_fen: self.principal_fen, late_fee_fen: self.late_fee_fen }
     }
 }
+
+/// The calendar's changes to assessments (docs/integration.md, "Changes the calendar makes"): one served and not
+/// settled whose last day without late fee (`due_date`, or `deferred_until`) was a day from `since` (all days when
+/// `None`) up to yesterday now reads `overdue`. Recorded once each by the system (`overdue`), in id order; the late
+/// fee that then grows day by day is not a change of its own (every view states its `as_of`).
+pub fn calendar_turns(
+    conn: &mut DbConn,
+    ctx: &crate::audit::AuditCtx,
+    since: Option<NaiveDate>,
+    config: FeeConfig,
+) -> Result<usize, crate::error::ApiError> {
+    let today = ctx.now.today;
+    let since = since.unwrap_or(NaiveDate::MIN);
+    let Some(yesterday) = today.pred_opt() else { return Ok(0) };
+    let open = [Status::Notified, Status::PartiallyPaid, Status::Deferred].map(Status::as_str);
+    let rows: Vec<AssessmentRow> = fa::table
+        .filter(fa::kind.ne(Kind::TaxReferral.as_str()))
+        .filter(fa::status.eq_any(open))
+        .filter(fa::due_date.between(since, yesterday).or(fa::deferred_until.between(since, yesterday)))
+        .order(fa::id.asc())
+        .select(AssessmentRow::as_select())
+        .load(conn)?;
+    let mut recorded = 0;
+    for row in rows {
+        let Some(turned_on) =
+            row.last_free_day().filter(|d| (since..=yesterday).contains(d)).and_then(|d| d.succ_opt())
+        else {
+            continue;
+        };
+        let view =
+            |conn: &mut DbConn, r: &AssessmentRow, now: &crate::clock::Now| routes::view_of(conn, r, config, now.today);
+        let overdue_changed = |b: &serde_json::Value, a: &serde_json::Value| b["overdue"] != a["overdue"];
+        recorded +=
+            usize::from(crate::write::turn_as(conn, ctx, &row.id, "overdue", turned_on, view, overdue_changed)?);
+    }
+    Ok(recorded)
+}

@@ -439,3 +439,37 @@ pub fn rectification_views(
         })
         .collect())
 }
+
+/// The calendar's changes to rectifications (docs/integration.md, "Changes the calendar makes"): every open one whose
+/// `rectification_due` was a day from `since` (all days when `None`) up to yesterday now reads `overdue`, and so does
+/// the finding in its inspection's view. Recorded once each by the system (`overdue`, `finding_overdue`), locking
+/// the inspection before its rectifications as completing a rectification does.
+pub fn calendar_turns(
+    conn: &mut DbConn,
+    ctx: &crate::audit::AuditCtx,
+    since: Option<NaiveDate>,
+) -> Result<usize, crate::error::ApiError> {
+    use crate::db::schema::rectifications as rc;
+    let mut q = rc::table
+        .filter(rc::status.eq(rules::RectificationStatus::Open.as_str()))
+        .filter(rc::rectification_due.lt(ctx.now.today))
+        .into_boxed();
+    if let Some(since) = since {
+        q = q.filter(rc::rectification_due.ge(since));
+    }
+    let due: Vec<(String, String, NaiveDate)> = q
+        .order((rc::inspection_id.asc(), rc::id.asc()))
+        .select((rc::inspection_id, rc::id, rc::rectification_due))
+        .load(conn)?;
+    let mut recorded = 0;
+    for group in due.chunk_by(|a, b| a.0 == b.0) {
+        let Some(first) = group.iter().filter_map(|(_, _, d)| d.succ_opt()).min() else { continue };
+        let inspection = &group[0].0;
+        recorded += usize::from(crate::write::turn::<InspectionRow>(conn, ctx, inspection, "finding_overdue", first)?);
+        for (_, id, due) in group {
+            let Some(turned_on) = due.succ_opt() else { continue };
+            recorded += usize::from(crate::write::turn::<RectificationRow>(conn, ctx, id, "overdue", turned_on)?);
+        }
+    }
+    Ok(recorded)
+}

@@ -260,3 +260,43 @@ impl Record for PermitRow {
         Ok(Permit::from_row(self, now.today, &refs))
     }
 }
+
+/// The calendar's changes to permits (docs/integration.md, "Changes the calendar makes"): every permit approved or
+/// suspended whose term ended on a day from `since` (all days when `None`) up to yesterday now reads `expired`, and
+/// its zone's allocation no longer counts it. Each is recorded once, as `expired` (the permit) and `permit_expired`
+/// (the zone), by the system. Permits first, then zones, each in id order.
+pub fn calendar_turns(
+    conn: &mut DbConn,
+    ctx: &crate::audit::AuditCtx,
+    since: Option<NaiveDate>,
+) -> Result<usize, crate::error::ApiError> {
+    let mut q = permits::table
+        .filter(permits::status.eq_any(PermitStatus::in_force_texts()))
+        .filter(permits::valid_to.lt(ctx.now.today))
+        .into_boxed();
+    if let Some(since) = since {
+        q = q.filter(permits::valid_to.ge(since));
+    }
+    let ended: Vec<(String, Option<NaiveDate>, Option<String>)> =
+        q.order(permits::id.asc()).select((permits::id, permits::valid_to, permits::zone_id)).load(conn)?;
+    let mut recorded = 0;
+    let mut zones: std::collections::BTreeMap<String, NaiveDate> = std::collections::BTreeMap::new();
+    for (id, valid_to, zone) in ended {
+        let Some(turned_on) = valid_to.and_then(|d| d.succ_opt()) else { continue };
+        recorded += usize::from(crate::write::turn::<PermitRow>(conn, ctx, &id, "expired", turned_on)?);
+        if let Some(zone) = zone {
+            let first = zones.entry(zone).or_insert(turned_on);
+            *first = (*first).min(turned_on);
+        }
+    }
+    for (zone, turned_on) in zones {
+        recorded += usize::from(crate::write::turn::<crate::water_zones::ZoneRow>(
+            conn,
+            ctx,
+            &zone,
+            "permit_expired",
+            turned_on,
+        )?);
+    }
+    Ok(recorded)
+}

@@ -243,24 +243,7 @@ async fn key_monitoring(
             .bind::<BigInt, _>(threshold)
             .bind::<BigInt, _>(pp.fetch())
             .load(conn)?;
-            let total = pp.total(|| {
-                #[derive(QueryableByName)]
-                struct Count {
-                    #[diesel(sql_type = BigInt)]
-                    n: i64,
-                }
-                let c: Count = diesel::sql_query(
-                    "SELECT COUNT(*) AS n FROM (SELECT u.planned_user_id \
-                     FROM planned_usage u JOIN planned_users p ON p.id = u.planned_user_id \
-                     WHERE u.superseded = FALSE AND p.active = TRUE AND u.period >= $1 AND u.period <= $2 \
-                     GROUP BY u.planned_user_id HAVING SUM(u.volume_m3) >= $3) AS listed",
-                )
-                .bind::<Text, _>(format!("{basis}-01"))
-                .bind::<Text, _>(format!("{basis}-12"))
-                .bind::<BigInt, _>(threshold)
-                .get_result(conn)?;
-                Ok(c.n)
-            })?;
+            let total = pp.total(|| key_monitoring_count(conn, year, threshold))?;
             let rows = pp.page(totals, |t: &Total| t.planned_user_id.clone());
             let users: Vec<PlannedUserRow> = pu::table
                 .filter(pu::id.eq_any(rows.items.iter().map(|t| t.planned_user_id.clone()).collect::<Vec<_>>()))
@@ -286,4 +269,26 @@ async fn key_monitoring(
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// How many active planned users are on the key-monitoring list in force in `year`: their recorded usage in the
+/// year before reached `threshold` m³.
+pub fn key_monitoring_count(conn: &mut DbConn, year: i32, threshold: i64) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let basis = year - 1;
+    let c: Count = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM (SELECT u.planned_user_id \
+         FROM planned_usage u JOIN planned_users p ON p.id = u.planned_user_id \
+         WHERE u.superseded = FALSE AND p.active = TRUE AND u.period >= $1 AND u.period <= $2 \
+         GROUP BY u.planned_user_id HAVING SUM(u.volume_m3) >= $3) AS listed",
+    )
+    .bind::<Text, _>(format!("{basis}-01"))
+    .bind::<Text, _>(format!("{basis}-12"))
+    .bind::<BigInt, _>(threshold)
+    .get_result(conn)?;
+    Ok(c.n)
 }

@@ -316,23 +316,33 @@ async fn coverage(
     let body = state
         .db
         .run(move |conn| {
-            // One statement, so both counts see the same snapshot (with_plan never exceeds registered).
-            #[derive(QueryableByName)]
-            struct Counts {
-                #[diesel(sql_type = BigInt)]
-                registered: i64,
-                #[diesel(sql_type = BigInt)]
-                with_plan: i64,
-            }
-            let Counts { registered, with_plan } = diesel::sql_query(
-                "SELECT COUNT(*) AS registered, COUNT(p.id) AS with_plan FROM planned_users u \
-                 LEFT JOIN plans p ON p.planned_user_id = u.id AND p.year = $1 WHERE u.active = TRUE",
-            )
-            .bind::<Integer, _>(year)
-            .get_result(conn)?;
+            let counts = coverage_by_category(conn, year)?;
+            let registered = counts.iter().map(|(_, users, _)| users).sum();
+            let with_plan = counts.iter().map(|(_, _, planned)| planned).sum();
             let coverage_pct = percent_1dp(with_plan, registered).unwrap_or_else(|| "0.0".into());
             Ok(Coverage { year, registered, with_plan, coverage_pct })
         })
         .await?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// Active planned users by category, and how many of them have a plan for `year`: `(category, users, with_plan)`.
+/// One statement, so both counts see the same snapshot (with_plan never exceeds users).
+pub fn coverage_by_category(conn: &mut DbConn, year: i32) -> QueryResult<Vec<(String, i64, i64)>> {
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        category: String,
+        #[diesel(sql_type = BigInt)]
+        registered: i64,
+        #[diesel(sql_type = BigInt)]
+        with_plan: i64,
+    }
+    let rows: Vec<Counts> = diesel::sql_query(
+        "SELECT u.category AS category, COUNT(*) AS registered, COUNT(p.id) AS with_plan FROM planned_users u \
+         LEFT JOIN plans p ON p.planned_user_id = u.id AND p.year = $1 WHERE u.active = TRUE GROUP BY u.category",
+    )
+    .bind::<Integer, _>(year)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|c| (c.category, c.registered, c.with_plan)).collect())
 }

@@ -276,3 +276,41 @@ pub fn remove<R: Record>(
     audit::record(conn, ctx, Event::new(action).entity(R::ENTITY, id).before(&view))?;
     Ok(())
 }
+
+/// A change the calendar made to record `id`'s view (a deadline passed on `turned_on`, the first day it reads
+/// differently): the row is locked, so that no concurrent write's newer view can be recorded before this older one,
+/// and when its view as of the day before differs from its view now, `action` is audited by the system with both
+/// (and reaches the change feed). The row itself is not changed. Returns whether an event was recorded.
+pub fn turn<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    action: &str,
+    turned_on: NaiveDate,
+) -> Result<bool, ApiError> {
+    turn_as(conn, ctx, id, action, turned_on, |conn, row: &R, now| Ok(row.view(conn, now)?), |b, a| b != a)
+}
+
+/// [`turn`] for a record shown by `view`, recorded when `changed` says the views differ in what the date decides
+/// (a fee's view states its `as_of`, which always differs).
+pub fn turn_as<R: Entity, V: Serialize>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    action: &str,
+    turned_on: NaiveDate,
+    view: impl Fn(&mut DbConn, &R, &Now) -> Result<V, ApiError>,
+    changed: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+) -> Result<bool, ApiError> {
+    let Some(row) = R::lock(conn, id)? else { return Ok(false) };
+    let Some(day_before) = turned_on.pred_opt() else { return Ok(false) };
+    let before = serde_json::to_value(view(conn, &row, &Now { today: day_before, ..ctx.now })?);
+    let after = serde_json::to_value(view(conn, &row, &ctx.now)?);
+    let (Ok(before), Ok(after)) = (before, after) else { return Ok(false) };
+    if !changed(&before, &after) {
+        return Ok(false);
+    }
+    let event = Event::new(action).entity(R::ENTITY, id).before(&before).after(&after).effective_date(turned_on);
+    audit::record(conn, ctx, event)?;
+    Ok(true)
+}
