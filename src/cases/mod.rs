@@ -592,7 +592,8 @@ pub fn calendar_turns(
     let mut recorded = 0;
     for (id, due, action) in due {
         let Some(turned_on) = due.succ_opt() else { continue };
-        recorded += usize::from(crate::write::turn::<CaseRow>(conn, ctx, &id, action, turned_on)?);
+        // The flag named like the action: a case's view also holds a late fee that grows by the day.
+        recorded += usize::from(crate::write::turn_flag::<CaseRow>(conn, ctx, &id, action, turned_on, action)?);
     }
     Ok(recorded)
 }

@@ -27,12 +27,18 @@ use crate::state::AppState;
 pub struct Turns {
     /// The day (days from the common era) through which this instance has seen them recorded; 0: not known.
     through: AtomicI32,
+    /// One catch-up at a time per instance: the others wait here (not in the pool) and then find it done.
+    running: tokio::sync::Mutex<()>,
 }
 
 impl Turns {
     /// Records the calendar's changes up to `now.today`, unless this instance already saw that done.
     pub async fn catch_up(&self, state: &AppState, now: Now) -> ApiResult<()> {
         let today = now.today.num_days_from_ce();
+        if self.through.load(Ordering::Relaxed) >= today {
+            return Ok(());
+        }
+        let _turn = self.running.lock().await;
         if self.through.load(Ordering::Relaxed) >= today {
             return Ok(());
         }
@@ -45,19 +51,37 @@ impl Turns {
         self.through.fetch_max(today, Ordering::Relaxed);
         Ok(())
     }
+
+    /// [`Turns::catch_up`] before serving the feed or an export: a failure (the database busy, a lock held too
+    /// long) is logged and the request served all the same — the changes are recorded by a later catch-up and
+    /// numbered after everything served now, so a reader still gets each of them once.
+    pub async fn catch_up_or_log(&self, state: &AppState, now: Now) {
+        if let Err(e) = self.catch_up(state, now).await {
+            tracing::warn!(error = %e, "could not record the calendar's changes; serving without them for now");
+        }
+    }
 }
 
 /// In the caller's write transaction: locks the one row of `calendar_turns`, records every change of the days from
-/// its `through` (every day, the first time) up to yesterday, and moves it to today. Returns the events recorded.
+/// its `through` up to yesterday, and moves it to today. Returns the events recorded.
 pub fn catch_up(conn: &mut DbConn, ctx: &AuditCtx, config: FeeConfig) -> ApiResult<usize> {
     let today = ctx.now.today;
     let through: Option<NaiveDate> = match conn {
-        DbConn::Postgres(c) => ct::table.find(1).select(ct::through).for_update().first(c)?,
+        DbConn::Postgres(c) => {
+            // Another instance catching up holds the row: wait a little, then leave it to that one.
+            diesel::sql_query("SET LOCAL lock_timeout = '10s'").execute(c)?;
+            ct::table.find(1).select(ct::through).for_update().first(c)?
+        }
         DbConn::Sqlite(c) => ct::table.find(1).select(ct::through).first(c)?,
     };
-    if through.is_some_and(|t| t >= today) {
+    // NULL (never set): nothing before today is replayed, as on the day of the migration.
+    let Some(through) = through.filter(|t| *t < today) else {
+        if through.is_none() {
+            diesel::update(ct::table.find(1)).set(ct::through.eq(today)).execute(conn)?;
+        }
         return Ok(0);
-    }
+    };
+    let through = Some(through);
     let recorded = crate::permits::calendar_turns(conn, ctx, through)?
         + crate::inspections::calendar_turns(conn, ctx, through)?
         + crate::fees::calendar_turns(conn, ctx, through, config)?

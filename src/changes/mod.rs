@@ -38,8 +38,9 @@ pub struct Change {
     pub op: String,
     #[schema(value_type = String, format = DateTime)]
     pub occurred_at: String,
-    /// The entity as GET returns it; null for deletes.
-    pub data: Option<serde_json::Value>,
+    /// The entity as GET returns it; null for deletes. (Sent as stored: the trail keeps it as GET wrote it.)
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -96,7 +97,7 @@ async fn list(
     };
     let include_total = q.include_total.unwrap_or(false);
     // What the calendar changed by today is in the feed before it is read.
-    turns.catch_up(&state, caller.now).await?;
+    turns.catch_up_or_log(&state, caller.now).await;
     let (rows, total) = state
         .db
         .run(move |conn| {
@@ -129,7 +130,7 @@ async fn list(
             entity_id: entity_id.unwrap_or_default(),
             op: if data.is_some() { "upsert" } else { "delete" }.to_string(),
             occurred_at: crate::domain::instant::format(&at),
-            data: data.and_then(|d| serde_json::from_str(&d).ok()),
+            data: data.and_then(|d| serde_json::value::RawValue::from_string(d).ok()),
         })
         .collect();
     Ok(HttpResponse::Ok().json(ChangePage { items, next_cursor: encode_cursor(&last), total }))

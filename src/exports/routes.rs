@@ -141,7 +141,7 @@ async fn export(
     let slot = slots.0.clone().try_acquire_owned().map_err(|_| ApiError::RateLimited { retry_after_secs: 10 })?;
     // What the calendar changed by today is in the feed before the snapshot's position in it is taken.
     if let Some(turns) = req.app_data::<web::Data<crate::changes::calendar::Turns>>() {
-        turns.catch_up(&state, caller.now).await?;
+        turns.catch_up_or_log(&state, caller.now).await;
     }
     let job = Job {
         entity,

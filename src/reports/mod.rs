@@ -3,9 +3,11 @@
 //! as a printable Chinese document with charts ([`document`]).
 //!
 //! Every figure is read in one database snapshot, so the figures agree with each other, and each is the figure the
-//! matching list gives: `permits.active` is `GET /permits?status=approved` read on `to`, `fees.outstanding_fen` the
-//! `totals.outstanding_fen` of `GET /fee-assessments?kind=water_resource_fee&as_of=to`, `planned_use.coverage_pct`
-//! the coverage of the year of `to`, and so on. Windows are inclusive dates at the bureau (Asia/Shanghai).
+//! matching list gives read on `to`: `fees.outstanding_fen` the `totals.outstanding_fen` of
+//! `GET /fee-assessments?kind=water_resource_fee&as_of=to` over the quarters ended by then, `planned_use.coverage_pct`
+//! the coverage of the year of `to`, and so on. Permits count when in force on `to` (so a zone's figure leaves out
+//! approved permits whose term starts later, which `GET /water-zones` counts as committed). Windows are inclusive
+//! dates at the bureau (Asia/Shanghai).
 
 pub mod document;
 pub mod routes;

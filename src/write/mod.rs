@@ -291,6 +291,19 @@ pub fn turn<R: Record>(
     turn_as(conn, ctx, id, action, turned_on, |conn, row: &R, now| Ok(row.view(conn, now)?), |b, a| b != a)
 }
 
+/// [`turn`] recorded only when the view's field `flag` differs (for views with figures that grow by the day, such
+/// as a case's late fee).
+pub fn turn_flag<R: Record>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    id: &str,
+    action: &str,
+    turned_on: NaiveDate,
+    flag: &str,
+) -> Result<bool, ApiError> {
+    turn_as(conn, ctx, id, action, turned_on, |conn, row: &R, now| Ok(row.view(conn, now)?), |b, a| b[flag] != a[flag])
+}
+
 /// [`turn`] for a record shown by `view`, recorded when `changed` says the views differ in what the date decides
 /// (a fee's view states its `as_of`, which always differs).
 pub fn turn_as<R: Entity, V: Serialize>(
@@ -304,9 +317,9 @@ pub fn turn_as<R: Entity, V: Serialize>(
 ) -> Result<bool, ApiError> {
     let Some(row) = R::lock(conn, id)? else { return Ok(false) };
     let Some(day_before) = turned_on.pred_opt() else { return Ok(false) };
-    let before = serde_json::to_value(view(conn, &row, &Now { today: day_before, ..ctx.now })?);
-    let after = serde_json::to_value(view(conn, &row, &ctx.now)?);
-    let (Ok(before), Ok(after)) = (before, after) else { return Ok(false) };
+    let json = |v: V| serde_json::to_value(v).map_err(|e| ApiError::internal(format!("view of {id}: {e}")));
+    let before = json(view(conn, &row, &Now { today: day_before, ..ctx.now })?)?;
+    let after = json(view(conn, &row, &ctx.now)?)?;
     if !changed(&before, &after) {
         return Ok(false);
     }

@@ -71,8 +71,14 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
     let today = today();
     let day = |n: i64| (today + Duration::days(n)).to_string();
 
-    // A permit whose term ends the day after tomorrow.
-    let p = create(&app, &f.s, &permit_body(&f.s.holder, None, "groundwater_deep", 50_000)).await;
+    // A permit whose term ends the day after tomorrow, in a zone (whose allocation then no longer counts it).
+    let admin = app.admin_token().await;
+    let zone = json!({"name": "深层地下水区", "source_type": "groundwater_deep", "zone_class": "normal",
+        "allowable_m3_per_year": 1_000_000});
+    let r = app.post("/api/v1/water-zones").bearer(&admin).json(&zone).send().await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let zone = r.body["id"].as_str().unwrap().to_string();
+    let p = create(&app, &f.s, &permit_body(&f.s.holder, Some(&zone), "groundwater_deep", 50_000)).await;
     let permit = p["id"].as_str().unwrap().to_string();
     assert_eq!(act(&app, &f.s.clerk, &permit, "submit", json!({"effective_date": day(-20)})).await.status, 200);
     let approve = json!({"effective_date": day(-10), "valid_from": day(-10), "valid_to": day(2)});
@@ -109,7 +115,6 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
     let rectification = r.body["findings"][0]["rectification_id"].as_str().unwrap().to_string();
 
     // A case filed 88 days ago: its decision is due the day after tomorrow.
-    let admin = app.admin_token().await;
     let mut officers = Vec::new();
     for name in ["zhifa01", "zhifa02"] {
         let r = app
@@ -142,7 +147,7 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
 
     // Nothing has turned yet; a platform is caught up here.
     let cursor = end_of_feed(&app).await;
-    let watched: HashSet<&str> = [&permit, &fee, &inspection, &rectification, &case].map(String::as_str).into();
+    let watched: HashSet<&str> = [&permit, &zone, &fee, &inspection, &rectification, &case].map(String::as_str).into();
 
     // Ten days later (the clock moved, nobody wrote): four readers at once, as instances and retries would.
     let later = Utc.from_utc_datetime(&(today + Duration::days(10)).and_hms_opt(2, 0, 0).unwrap());
@@ -155,13 +160,14 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
     let mine: Vec<&Value> = items.iter().filter(|i| watched.contains(i["entity_id"].as_str().unwrap())).collect();
     let seen: Vec<(&str, &str)> =
         mine.iter().map(|i| (i["entity_type"].as_str().unwrap(), i["entity_id"].as_str().unwrap())).collect();
-    assert_eq!(seen.len(), 5, "each record once: {seen:?}");
-    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 5, "{seen:?}");
+    assert_eq!(seen.len(), 6, "each record once: {seen:?}");
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 6, "{seen:?}");
 
     // Each as GET shows it now.
     let leader = app.token(&[Role::Leader]);
     let paths: HashMap<&str, String> = HashMap::from([
         ("permit", format!("/api/v1/permits/{permit}")),
+        ("zone", format!("/api/v1/water-zones/{zone}")),
         ("fee_assessment", format!("/api/v1/fee-assessments/{fee}")),
         ("inspection", format!("/api/v1/inspections/{inspection}")),
         ("rectification", format!("/api/v1/rectifications/{rectification}")),
@@ -176,6 +182,7 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
     }
     let data = |t: &str| &mine.iter().find(|i| i["entity_type"] == t).unwrap()["data"];
     assert_eq!(data("permit")["status"], "expired");
+    assert_eq!(data("zone")["approved_m3_per_year"], 0);
     assert_eq!(data("fee_assessment")["overdue"], true);
     assert_eq!(data("rectification")["status"], "overdue");
     assert_eq!(data("inspection")["findings"][0]["status"], "overdue");
