@@ -5,7 +5,8 @@
 use askama::Template;
 use chrono::{Datelike, NaiveDate};
 use diesel::prelude::*;
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{SegmentValue, SegmentedCoord};
+use plotters::coord::types::{RangedCoordi32, RangedCoordi64};
 use plotters::prelude::*;
 
 use super::{sum_of, Summary, Window};
@@ -300,13 +301,21 @@ fn right_edge(i: i32, n: i32) -> SegmentValue<i32> {
     }
 }
 
-/// Bars of the monthly volumes, and a dashed line at the zones' monthly share of their caps.
-fn withdrawal_chart(months: &[(Month, i64)], monthly_cap: i64) -> ApiResult<String> {
-    let n = months.len() as i32;
-    let top = axis_top(months.iter().map(|(_, v)| *v).max().unwrap_or(0).max(monthly_cap));
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<SegmentedCoord<RangedCoordi32>, RangedCoordi64>>;
+
+/// A bar chart as SVG: one segment per label along x (the axis' values `0..n - 1`), `0..top` up the y axis in 万
+/// of `y_desc`; `draw` adds the series (with their legend entries), which are then listed at the upper right.
+fn bar_chart(
+    height: u32,
+    labels: &[String],
+    top: i64,
+    y_desc: &str,
+    draw: impl FnOnce(&mut Chart<'_, '_>, i32) -> ApiResult<()>,
+) -> ApiResult<String> {
+    let n = labels.len() as i32;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (680, 300)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (680, height)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -317,43 +326,19 @@ fn withdrawal_chart(months: &[(Month, i64)], monthly_cap: i64) -> ApiResult<Stri
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n as usize)
-            .x_label_formatter(&|v| {
-                match v {
-                    SegmentValue::CenterOf(i) => months.get(*i as usize).map(|(m, _)| format!("{}月", m.month)),
-                    _ => None,
-                }
-                .unwrap_or_default()
+            .x_labels(labels.len())
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
             })
             .y_labels(6)
             .y_label_formatter(&|v| wan(*v))
-            .y_desc("万立方米")
+            .y_desc(y_desc)
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 13))
             .draw()
             .map_err(chart_error)?;
-        chart
-            .draw_series(months.iter().enumerate().map(|(i, (_, v))| {
-                let i = i as i32;
-                let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0), (right_edge(i, n), *v)], BLUE.filled());
-                bar.set_margin(0, 0, 8, 8);
-                bar
-            }))
-            .map_err(chart_error)?
-            .label("月取水量")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLUE.filled()));
-        if monthly_cap > 0 {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(SegmentValue::Exact(0), monthly_cap), (SegmentValue::Last, monthly_cap)],
-                    8,
-                    5,
-                    RED.stroke_width(2),
-                ))
-                .map_err(chart_error)?
-                .label("分区可分配水量（月均）")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
-        }
+        draw(&mut chart, n)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -367,40 +352,48 @@ fn withdrawal_chart(months: &[(Month, i64)], monthly_cap: i64) -> ApiResult<Stri
     Ok(svg)
 }
 
+fn legend_box(color: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
+    move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+}
+
+/// Bars of the monthly volumes, and a dashed line at the zones' monthly share of their caps.
+fn withdrawal_chart(months: &[(Month, i64)], monthly_cap: i64) -> ApiResult<String> {
+    let labels: Vec<String> = months.iter().map(|(m, _)| format!("{}月", m.month)).collect();
+    let top = axis_top(months.iter().map(|(_, v)| *v).max().unwrap_or(0).max(monthly_cap));
+    bar_chart(300, &labels, top, "万立方米", |chart, n| {
+        chart
+            .draw_series(months.iter().enumerate().map(|(i, (_, v))| {
+                let i = i as i32;
+                let mut bar = Rectangle::new([(SegmentValue::Exact(i), 0), (right_edge(i, n), *v)], BLUE.filled());
+                bar.set_margin(0, 0, 8, 8);
+                bar
+            }))
+            .map_err(chart_error)?
+            .label("月取水量")
+            .legend(legend_box(BLUE));
+        if monthly_cap > 0 {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(SegmentValue::Exact(0), monthly_cap), (SegmentValue::Last, monthly_cap)],
+                    8,
+                    5,
+                    RED.stroke_width(2),
+                ))
+                .map_err(chart_error)?
+                .label("分区可分配水量（月均）")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
+        }
+        Ok(())
+    })
+}
+
 /// Paired bars per quarter: assessed and collected (yuan).
 fn fee_chart(quarters: &[(Quarter, i64, i64)]) -> ApiResult<String> {
-    let n = quarters.len() as i32;
+    let labels: Vec<String> = quarters.iter().map(|(q, _, _)| q.zh()).collect();
     let top = axis_top(quarters.iter().map(|(_, a, c)| *a.max(c) / 100).max().unwrap_or(0));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (680, 280)).into_drawing_area();
-        root.fill(&WHITE).map_err(chart_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(64)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0..top)
-            .map_err(chart_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n as usize)
-            .x_label_formatter(&|v| {
-                match v {
-                    SegmentValue::CenterOf(i) => quarters.get(*i as usize).map(|(q, _, _)| q.zh()),
-                    _ => None,
-                }
-                .unwrap_or_default()
-            })
-            .y_labels(6)
-            .y_label_formatter(&|v| wan(*v))
-            .y_desc("万元")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 13))
-            .draw()
-            .map_err(chart_error)?;
+    bar_chart(280, &labels, top, "万元", |chart, n| {
         // Each quarter's segment holds two bars side by side: margins in pixels, from the segment's width.
-        let segment = (chart.plotting_area().dim_in_pixel().0 / quarters.len().max(1) as u32).max(8);
+        let segment = (chart.plotting_area().dim_in_pixel().0 / n.max(1) as u32).max(8);
         let (outer, inner) = (segment / 8, segment / 2);
         let bar = |i: usize, v: i64, left: bool, color: RGBColor| {
             let i = i as i32;
@@ -416,23 +409,14 @@ fn fee_chart(quarters: &[(Quarter, i64, i64)]) -> ApiResult<String> {
             .draw_series(quarters.iter().enumerate().map(|(i, (_, a, _))| bar(i, *a, true, BLUE)))
             .map_err(chart_error)?
             .label("核定")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLUE.filled()));
+            .legend(legend_box(BLUE));
         chart
             .draw_series(quarters.iter().enumerate().map(|(i, (_, _, c))| bar(i, *c, false, GREEN)))
             .map_err(chart_error)?
             .label("征收")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], GREEN.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(chart_error)?;
-        root.present().map_err(chart_error)?;
-    }
-    Ok(svg)
+            .legend(legend_box(GREEN));
+        Ok(())
+    })
 }
 
 #[cfg(test)]
