@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use super::{sum_of, Summary, Window};
 use crate::db::schema::{fee_assessments as fa, payments as pm, permits as p, withdrawals as wd};
 use crate::db::DbConn;
-use crate::documents::{date_zh, STYLE};
+use crate::documents::{date_zh, volume_zh, STYLE};
 use crate::domain::dates::{Month, Quarter};
 use crate::domain::money::yuan;
 use crate::domain::water::SourceType;
@@ -67,9 +67,15 @@ pub fn series(conn: &mut DbConn, w: Window) -> QueryResult<Series> {
 }
 
 /// Chinese labels of a figure map (source types, kinds, categories), in the enum's order, without the zeros.
-fn labelled(map: &std::collections::BTreeMap<String, i64>, labels: &[(&str, &str)]) -> String {
-    let parts: Vec<String> =
-        labels.iter().filter_map(|(key, zh)| map.get(*key).filter(|n| **n > 0).map(|n| format!("{zh}{n}"))).collect();
+fn labelled(
+    map: &std::collections::BTreeMap<String, i64>,
+    labels: &[(&str, &str)],
+    figure: impl Fn(i64) -> String,
+) -> String {
+    let parts: Vec<String> = labels
+        .iter()
+        .filter_map(|(key, zh)| map.get(*key).filter(|n| **n > 0).map(|n| format!("{zh}{}", figure(*n))))
+        .collect();
     parts.join("，")
 }
 
@@ -199,11 +205,6 @@ fn month_zh(m: Month) -> String {
     format!("{}年{}月", m.year, m.month)
 }
 
-/// `1 234 567 立方米（123.4567 万立方米）`-style volume, as the other documents write it.
-fn volume(m3: i64) -> String {
-    crate::documents::volume_zh(m3)
-}
-
 /// The document of a summary.
 pub fn render(s: &Summary, series: &Series, bureau: &str, today: NaiveDate) -> ApiResult<String> {
     let zones = s
@@ -220,16 +221,7 @@ pub fn render(s: &Summary, series: &Series, bureau: &str, today: NaiveDate) -> A
     let source_labels: Vec<(&str, &str)> = SourceType::ALL.iter().map(|t| (t.as_str(), t.label_zh())).collect();
     let kind_labels: Vec<(&str, &str)> = InspectionKind::ALL.iter().map(|k| (k.as_str(), k.label_zh())).collect();
     let category_labels: Vec<(&str, &str)> = Category::ALL.iter().map(|c| (c.as_str(), c.label_zh())).collect();
-    let by_source = s
-        .withdrawals
-        .by_source_type
-        .iter()
-        .filter(|(_, v)| **v > 0)
-        .filter_map(|(k, v)| {
-            source_labels.iter().find(|(key, _)| key == k).map(|(_, zh)| format!("{zh}{}", volume(*v)))
-        })
-        .collect::<Vec<_>>()
-        .join("，");
+    let by_source = labelled(&s.withdrawals.by_source_type, &source_labels, volume_zh);
     let month_span = match (series.months.first(), series.months.last()) {
         (Some((a, _)), Some((b, _))) if a == b => month_zh(*a),
         (Some((a, _)), Some((b, _))) => format!("{}至{}", month_zh(*a), month_zh(*b)),
@@ -250,18 +242,18 @@ pub fn render(s: &Summary, series: &Series, bureau: &str, today: NaiveDate) -> A
         zones,
         months_counted: !series.months.is_empty(),
         month_span,
-        volume: volume(s.withdrawals.volume_m3),
+        volume: volume_zh(s.withdrawals.volume_m3),
         by_source,
         fee_figure_no: if withdrawal_chart.is_some() { 2 } else { 1 },
         withdrawal_chart,
-        by_kind: labelled(&s.inspections.by_kind, &kind_labels),
+        by_kind: labelled(&s.inspections.by_kind, &kind_labels, |n| n.to_string()),
         assessed: yuan(s.fees.assessed_fen),
         collected: yuan(s.fees.collected_fen),
         late_fee: yuan(s.fees.late_fee_collected_fen),
         outstanding: yuan(s.fees.outstanding_fen),
         fee_chart,
         quarter_rows: series.quarters.iter().map(|(q, a, c)| (q.zh(), yuan(*a), yuan(*c))).collect(),
-        by_category: labelled(&s.planned_use.by_category, &category_labels),
+        by_category: labelled(&s.planned_use.by_category, &category_labels, |n| n.to_string()),
         surcharge_assessed: yuan(s.planned_use.surcharge_assessed_fen),
         surcharge_collected: yuan(s.planned_use.surcharge_collected_fen),
         fines: yuan(s.enforcement.fines_fen),
