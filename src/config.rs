@@ -198,6 +198,13 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_EVIDENCE_DIR", global = true)]
     pub evidence_dir: Option<PathBuf>,
 
+    /// Keep evidence files in S3-compatible object storage instead, as `s3://bucket` or `s3://bucket/prefix`
+    /// (a build with the `s3` feature). Endpoint, region and credentials come from the usual `AWS_*` variables
+    /// (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`; `AWS_ALLOW_HTTP=true` for a
+    /// plain-HTTP endpoint on the bureau's network).
+    #[arg(long, env = "SHUIWU_EVIDENCE_URL", global = true)]
+    pub evidence_url: Option<String>,
+
     /// Bearer token that Prometheus presents to scrape `GET /metrics` on the service's listener (≥ 32 characters;
     /// not a JWT: an account's token is refused). Unset: `/metrics` is not served there.
     #[arg(long, env = "SHUIWU_METRICS_TOKEN", hide_env_values = true, global = true)]

@@ -119,11 +119,15 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
     Ok(db)
 }
 
-/// The evidence store of `settings` (`SHUIWU_EVIDENCE_DIR`, by default `<data dir>/evidence`).
+/// The evidence store of `settings`: S3-compatible storage at `SHUIWU_EVIDENCE_URL` when set, otherwise the local
+/// directory `SHUIWU_EVIDENCE_DIR` (by default `<data dir>/evidence`).
 pub fn evidence_store(settings: &Settings) -> Result<crate::evidence::BlobStore, String> {
-    crate::evidence::BlobStore::local(
-        &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
-    )
+    match settings.evidence_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => crate::evidence::BlobStore::s3(url.trim()),
+        None => crate::evidence::BlobStore::local(
+            &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
+        ),
+    }
 }
 
 impl Application {

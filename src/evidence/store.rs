@@ -1,7 +1,8 @@
 //! The blob store of evidence: `object_store` over a local directory (`SHUIWU_EVIDENCE_DIR`, by default
 //! `<data dir>/evidence`), one object per SHA-256 (`sha256/ab/abcdef…`). Writes go through a multipart upload in
-//! parts of 1 MiB, so that a 50 MiB file is never in memory; the local store writes a staging file and renames
-//! it into place when complete, so a blob is either whole or absent.
+//! parts of 1 MiB (5 MiB in S3), so that a 50 MiB file is never in memory; the local store writes a staging file and renames
+//! it into place when complete, so a blob is either whole or absent. With the `s3` feature, `SHUIWU_EVIDENCE_URL`
+//! puts the same objects in S3-compatible storage instead.
 
 use std::fs::File;
 use std::io::{Read, Seek};
@@ -14,14 +15,19 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
 
 use crate::error::ApiError;
 
-/// Size of the parts a blob is written in (one in flight at a time: an upload holds at most two in memory).
+/// Size of the parts a blob is written in locally (one in flight at a time: an upload holds at most two in memory).
 const PART: usize = 1024 * 1024;
+/// Size of the parts in S3, whose parts but the last must be at least 5 MiB.
+#[cfg(feature = "s3")]
+const S3_PART: usize = 5 * 1024 * 1024;
 /// Size of the reads from the spooled upload.
 const READ: usize = 256 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// Size of the parts of a multipart write.
+    part: usize,
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -37,7 +43,33 @@ impl BlobStore {
         let fs = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| format!("cannot open the evidence directory {}: {e}", dir.display()))?
             .with_fsync(true);
-        Ok(Self { inner: Arc::new(fs) })
+        Ok(Self { inner: Arc::new(fs), part: PART })
+    }
+
+    /// A store in S3-compatible object storage at `url` (`s3://bucket` or `s3://bucket/prefix`), configured by the
+    /// `AWS_*` environment variables. Multipart uploads are completed only when whole, so a blob is either whole
+    /// or absent there too.
+    #[cfg(feature = "s3")]
+    pub fn s3(url: &str) -> Result<Self, String> {
+        let (bucket, prefix) = parse_s3_url(url)?;
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(|e| format!("cannot open the evidence store {url} (SHUIWU_EVIDENCE_URL): {e}"))?;
+        let inner: Arc<dyn ObjectStore> = match prefix {
+            "" => Arc::new(s3),
+            p => Arc::new(object_store::prefix::PrefixStore::new(s3, p)),
+        };
+        Ok(Self { inner, part: S3_PART })
+    }
+
+    /// Without the `s3` feature, a configured S3 store is refused at start-up rather than ignored.
+    #[cfg(not(feature = "s3"))]
+    pub fn s3(url: &str) -> Result<Self, String> {
+        parse_s3_url(url)?;
+        Err(format!(
+            "SHUIWU_EVIDENCE_URL is {url}, but this build has no S3 support: build with `cargo build --release --features s3`"
+        ))
     }
 
     fn key(sha256: &str) -> ObjectPath {
@@ -57,7 +89,7 @@ impl BlobStore {
     pub async fn put_file(&self, sha256: &str, file: &mut File) -> Result<(), ApiError> {
         file.rewind().map_err(|e| failed("rewind", e))?;
         let upload = self.inner.put_multipart(&Self::key(sha256)).await.map_err(|e| failed("put", e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part);
         let mut buf = vec![0u8; READ];
         loop {
             let n = match file.read(&mut buf) {
@@ -108,5 +140,38 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(failed("delete", e)),
         }
+    }
+}
+
+/// The bucket and the key prefix (without surrounding slashes) of `s3://bucket/prefix`.
+fn parse_s3_url(url: &str) -> Result<(&str, &str), String> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("SHUIWU_EVIDENCE_URL must look like s3://bucket or s3://bucket/prefix, not {url}"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("SHUIWU_EVIDENCE_URL names no bucket: {url}"));
+    }
+    Ok((bucket, prefix.trim_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_s3_url;
+
+    #[test]
+    fn s3_urls_name_a_bucket_and_an_optional_prefix() {
+        assert_eq!(parse_s3_url("s3://evidence"), Ok(("evidence", "")));
+        assert_eq!(parse_s3_url("s3://evidence/"), Ok(("evidence", "")));
+        assert_eq!(parse_s3_url("s3://bureau/shuiwu/evidence/"), Ok(("bureau", "shuiwu/evidence")));
+        assert!(parse_s3_url("s3:///evidence").is_err());
+        assert!(parse_s3_url("https://evidence").is_err());
+    }
+
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn without_the_feature_an_s3_store_is_refused_not_ignored() {
+        let e = super::BlobStore::s3("s3://evidence").unwrap_err();
+        assert!(e.contains("--features s3"), "{e}");
     }
 }

@@ -407,19 +407,21 @@ pub fn rectification_views(
     rows: Vec<RectificationRow>,
     today: NaiveDate,
 ) -> QueryResult<Vec<Rectification>> {
+    use crate::db::schema::water_users as wu;
     let ids: Vec<&str> = rows.iter().map(|r| r.inspection_id.as_str()).collect();
-    let targets: HashMap<String, String> = inspections::table
+    // Each inspection's target and its name, in one query (a list page is read often).
+    let targets: HashMap<String, (String, String)> = inspections::table
+        .inner_join(wu::table.on(wu::id.eq(inspections::target_water_user_id)))
         .filter(inspections::id.eq_any(&ids))
-        .select((inspections::id, inspections::target_water_user_id))
-        .load::<(String, String)>(conn)?
+        .select((inspections::id, inspections::target_water_user_id, wu::name))
+        .load::<(String, String, String)>(conn)?
         .into_iter()
+        .map(|(inspection, target, name)| (inspection, (target, name)))
         .collect();
-    let names = names(conn, targets.values().cloned().collect())?;
     Ok(rows
         .into_iter()
         .map(|r| {
-            let target = targets.get(&r.inspection_id).cloned().unwrap_or_default();
-            let target_name = names.get(&target).map(|(n, _)| n.clone()).unwrap_or_default();
+            let (target, target_name) = targets.get(&r.inspection_id).cloned().unwrap_or_default();
             Rectification {
                 status: r.status_on(today),
                 kind: FindingType::parse(&r.kind).unwrap_or(FindingType::Other),

@@ -21,6 +21,36 @@ on_both_databases!(
     orphaned_files_are_swept,
 );
 
+/// The same tests with the evidence in S3-compatible storage (`cargo nextest run --features s3`, with
+/// `SHUIWU_TEST_S3_URL` and the `AWS_*` variables of the endpoint; `.ci/run` starts one). The sweep's test stays
+/// local: it ages files on disk.
+#[cfg(feature = "s3")]
+mod in_s3 {
+    macro_rules! in_s3 {
+        ($($name:ident),* $(,)?) => {
+            $(
+                mod $name {
+                    use crate::helpers::{spawn_app_in_s3, Backend};
+                    #[actix_rt::test]
+                    async fn sqlite() {
+                        super::super::$name(spawn_app_in_s3(Backend::Sqlite).await).await
+                    }
+                    #[actix_rt::test]
+                    async fn postgres() {
+                        super::super::$name(spawn_app_in_s3(Backend::Postgres).await).await
+                    }
+                }
+            )*
+        };
+    }
+    in_s3!(
+        evidence_is_typed_stored_once_and_served_with_ranges,
+        bad_uploads_leave_nothing_behind,
+        evidence_follows_the_own_records_rule,
+        retried_uploads_store_one_item,
+    );
+}
+
 /// A file of `len` bytes starting with `head` (the rest random).
 fn file(head: &[u8], len: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; len];
@@ -66,14 +96,22 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// The blobs in the evidence store.
-fn blobs(app: &TestApp) -> usize {
+/// The blobs in the evidence store: the files of the local directory, or the objects under the app's S3 prefix.
+async fn blobs(app: &TestApp) -> usize {
     fn walk(dir: &std::path::Path) -> usize {
         std::fs::read_dir(dir)
             .map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
             .unwrap_or(0)
     }
-    walk(&app.data_dir.join("evidence"))
+    match &app.evidence_url {
+        None => walk(&app.data_dir.join("evidence")),
+        Some(url) => {
+            use futures_util::StreamExt;
+            let store = shuiwu::evidence::BlobStore::s3(url).expect("the test's S3 store");
+            let all = store.older_than(chrono::Utc::now() + chrono::TimeDelta::days(1));
+            all.map(|b| b.expect("listing the S3 store")).collect::<Vec<_>>().await.len()
+        }
+    }
 }
 
 /// A POST over a plain socket, for bodies the server stops reading: sends the head and as much of `body` as the
@@ -117,7 +155,7 @@ async fn evidence_is_typed_stored_once_and_served_with_ranges(app: TestApp) {
     assert_eq!(e["sha256"], sha(&photo));
     assert_eq!(e["inspection_id"], id);
     assert_eq!(e["uploaded_by"], t.me.as_str(), "the uploader as its token names it");
-    assert_eq!((rows(&app), blobs(&app)), (1, 1));
+    assert_eq!((rows(&app), blobs(&app).await), (1, 1));
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'evidence_uploaded'"), 1);
 
     // Served back whole, and by ranges.
@@ -145,7 +183,7 @@ async fn evidence_is_typed_stored_once_and_served_with_ranges(app: TestApp) {
     let again = upload(&app, &t.partner_token, id, "IMG_0001.JPG", &photo, None).await;
     assert_eq!(again.status, 201, "{}", again.text);
     assert_ne!(again.body["id"], e["id"]);
-    assert_eq!((rows(&app), blobs(&app)), (2, 1));
+    assert_eq!((rows(&app), blobs(&app).await), (2, 1));
 
     // The other types; a video served in ranges as a phone asks for it.
     let video = file(MP4, 2_000_000);
@@ -196,7 +234,7 @@ async fn bad_uploads_leave_nothing_behind(app: TestApp) {
     app.post(&path).bearer(&t.me_token).raw(body, &ct).send().await.assert_problem(400, "validation_failed");
     let (body, ct) = form("file", "a.jpg", "image/jpeg", b"");
     app.post(&path).bearer(&t.me_token).raw(body, &ct).send().await.assert_problem(400, "validation_failed");
-    assert_eq!((rows(&app), blobs(&app)), (0, 0));
+    assert_eq!((rows(&app), blobs(&app).await), (0, 0));
 
     // Over 50 MiB: 413 as soon as the headers say so, without reading the body (the client has sent 1 MiB of
     // its 60 when the answer arrives).
@@ -209,13 +247,13 @@ async fn bad_uploads_leave_nothing_behind(app: TestApp) {
     let declared = format!("{ct}\r\nContent-Length: {}", body.len());
     let answer = raw_post(&app, &path, &t.me_token, &declared, body).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!((rows(&app), blobs(&app)), (0, 0));
+    assert_eq!((rows(&app), blobs(&app).await), (0, 0));
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'evidence_uploaded'"), 0);
     // Exactly 50 MiB is taken.
     let max = file(PDF, 50 * 1024 * 1024);
     let r = upload(&app, &t.me_token, id, "卷宗.pdf", &max, None).await;
     assert_eq!((r.status, r.body["size_bytes"].as_i64()), (201, Some(50 * 1024 * 1024)), "{}", r.text);
-    assert_eq!((rows(&app), blobs(&app)), (1, 1));
+    assert_eq!((rows(&app), blobs(&app).await), (1, 1));
 }
 
 async fn evidence_follows_the_own_records_rule(app: TestApp) {
@@ -273,19 +311,19 @@ async fn retried_uploads_store_one_item(app: TestApp) {
     let again = upload(&app, &t.me_token, id, "现场.jpg", &photo, Some("photo-1")).await;
     assert_eq!((again.status, &again.body), (201, &created[0].body));
     assert_eq!(again.header("idempotency-replayed").as_deref(), Some("true"));
-    assert_eq!((rows(&app), blobs(&app)), (1, 1));
+    assert_eq!((rows(&app), blobs(&app).await), (1, 1));
     // Another photo under the same key is another request: 422, nothing stored.
     upload(&app, &t.me_token, id, "现场.jpg", &file(JPEG, 1000), Some("photo-1"))
         .await
         .assert_problem(422, "idempotency_key_reused");
-    assert_eq!((rows(&app), blobs(&app)), (1, 1));
+    assert_eq!((rows(&app), blobs(&app).await), (1, 1));
     // Identical bytes to two inspections at once, without keys: two items, one blob.
     let second = record(&app, &t.me_token, &inspection_body(&t, json!([]))).await;
     let pair = [id, second["id"].as_str().unwrap()];
     let same = file(PNG, 200_000);
     let both = join_all(pair.iter().map(|i| upload(&app, &t.me_token, i, "同一张.png", &same, None))).await;
     assert!(both.iter().all(|r| r.status == 201), "{:?}", both.iter().map(|r| &r.text).collect::<Vec<_>>());
-    assert_eq!((rows(&app), blobs(&app)), (3, 2));
+    assert_eq!((rows(&app), blobs(&app).await), (3, 2));
 
     // Only the streaming routes defer their key: an action with an empty non-JSON body is claimed as any other,
     // so its retry replays instead of running again (or failing its stale If-Match).

@@ -52,6 +52,8 @@ pub struct TestApp {
     pub keys: TokenKeys,
     /// The service's clock: tests move it (`clock.set`) instead of waiting.
     pub clock: std::sync::Arc<Clock>,
+    /// The S3 evidence store (`SHUIWU_EVIDENCE_URL`), when the test configured one.
+    pub evidence_url: Option<String>,
     pg_database: Option<String>,
     client: awc::Client,
 }
@@ -114,6 +116,7 @@ pub async fn spawn_app_prepared(backend: Backend, prepare: impl FnOnce(&mut Sett
     let (mut settings, pg_database, data_dir) = test_settings(backend);
     prepare(&mut settings);
     let database_url = settings.database_url.expose().to_string();
+    let evidence_url = settings.evidence_url.clone();
     let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
     let clock = std::sync::Arc::new(Clock::system());
     let app = shuiwu::startup::Application::build_with_clock(settings, clock.clone()).expect("application builds");
@@ -121,7 +124,29 @@ pub async fn spawn_app_prepared(backend: Backend, prepare: impl FnOnce(&mut Sett
     let metrics_address = app.metrics_port().map(|p| format!("http://127.0.0.1:{p}"));
     actix_rt::spawn(app.run_until_stopped());
     let client = client();
-    TestApp { address, metrics_address, database_url, backend, data_dir, keys, clock, pg_database, client }
+    TestApp {
+        address,
+        metrics_address,
+        database_url,
+        backend,
+        data_dir,
+        keys,
+        clock,
+        evidence_url,
+        pg_database,
+        client,
+    }
+}
+
+/// An app whose evidence is kept in S3-compatible storage, under a prefix of its own in the bucket of
+/// `SHUIWU_TEST_S3_URL` (e.g. `s3://shuiwu-test`, with the `AWS_*` variables of its endpoint). Unset → the test
+/// fails: the S3 tests are built only when asked for (`--features s3`).
+#[cfg(feature = "s3")]
+pub async fn spawn_app_in_s3(backend: Backend) -> TestApp {
+    let base = std::env::var("SHUIWU_TEST_S3_URL")
+        .expect("SHUIWU_TEST_S3_URL (e.g. s3://shuiwu-test, and AWS_ENDPOINT etc.) for the tests of the s3 feature");
+    let url = format!("{}/t-{}", base.trim_end_matches('/'), uuid::Uuid::now_v7().simple());
+    spawn_app_with(backend, |s| s.evidence_url = Some(url)).await
 }
 
 /// Today at the bureau by the real clock (apps start on it).
@@ -154,6 +179,7 @@ impl TestApp {
         settings.database_url = self.database_url.parse().unwrap();
         configure(&mut settings);
         let database_url = settings.database_url.expose().to_string();
+        let evidence_url = settings.evidence_url.clone();
         let keys = TokenKeys::new(&JWT_SECRET.parse().unwrap(), "shuiwu", "shuiwu-api");
         let app = shuiwu::startup::Application::build_with_clock(settings, self.clock.clone())
             .expect("second instance builds");
@@ -169,6 +195,7 @@ impl TestApp {
             data_dir,
             keys,
             clock: self.clock.clone(),
+            evidence_url,
             pg_database: None,
             client,
         }
