@@ -140,7 +140,7 @@ pub struct Settings {
     #[arg(long, env = "SHUIWU_IDEMPOTENCY_TTL", default_value = "24h", value_parser = duration, global = true)]
     pub idempotency_ttl: Duration,
 
-    /// Database connections per instance (default: 6 per core, at most 32).
+    /// Database connections per instance (default: 4 per core, at most 32).
     #[arg(long, env = "SHUIWU_DB_POOL_SIZE", global = true)]
     pub db_pool_size: Option<u32>,
 

@@ -89,14 +89,15 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
             std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
     }
-    // Default: six connections per core, at most 32. Measured on 2 cores against a local PostgreSQL (benches/):
-    // writes hold their connection through the WAL flush and gain from a larger pool (withdrawals/s 2 150–2 240 at
-    // 8, ~2 260 at 12, ~2 330 at 16 and 24), while a GET's p99 at 64 clients grows with it (9.8 ms at 8, 12 at 12,
-    // 15–20 at 16; 32 tripled it); 12 keeps both. The cap keeps a few instances on a big machine inside
-    // PostgreSQL's default max_connections (100); raise it for a remote database, where each round trip holds a
-    // connection longer, or for write-heavy instances.
+    // Default: four connections per core, at most 32. Measured on 2 cores against a local PostgreSQL (benches/,
+    // 2026-11): the overdue-rectification list's p99 at 16 clients was 11–14 ms at 4, 21–23 ms at 6 and 8, 32–41 ms
+    // at 12 (more backends than cores make the slowest requests wait for the scheduler); withdrawals/s at 32
+    // clients were 1 650 at 4, 1 790 at 6, 1 860–1 980 at 8, 1 760 at 12 (writes hold their connection through the
+    // WAL flush and want a few more than reads). 8 keeps both. The cap keeps a few instances on a big machine
+    // inside PostgreSQL's default max_connections (100); raise it for a remote database, where each round trip
+    // holds a connection longer, or for write-heavy instances.
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2);
-    let pool_size = settings.db_pool_size.unwrap_or((6 * cores).min(32)).max(1);
+    let pool_size = settings.db_pool_size.unwrap_or((4 * cores).min(32)).max(1);
     let db = Db::connect(&url, pool_size, settings.db_acquire_timeout)?;
     let mut conn = db.get_blocking().map_err(|_| format!("cannot connect to the database {url:?}"))?;
     crate::db::with_startup_lock(&mut conn, |conn| {

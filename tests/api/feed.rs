@@ -11,6 +11,7 @@ use shuiwu::identity::Role;
 
 use crate::fees::{add_rate, fee_act, fees_staff, report as withdraw, run};
 use crate::helpers::*;
+use crate::on_both_databases;
 use crate::permits::{act, create, permit_body};
 
 mod the_calendar_s_changes_reach_the_feed_once {
@@ -204,6 +205,70 @@ async fn the_calendar_s_changes_reach_the_feed_once(app: TestApp) {
     other.clock.set(later);
     let (from_other, _) = feed_after(&other, &cursor, 50).await;
     assert_eq!(from_other.len(), items.len(), "another instance records nothing twice");
+}
+
+on_both_databases!(a_decision_not_published_in_time_reaches_the_feed_once);
+
+/// A penalty decided yesterday and not published: once its publication deadline (7 working days) has passed, the
+/// case reads `publication_overdue` and the feed has it once, recorded by the system on the day after the deadline.
+async fn a_decision_not_published_in_time_reaches_the_feed_once(app: TestApp) {
+    let today = today();
+    let day = |n: i64| (today + Duration::days(n)).to_string();
+    // Working-day arithmetic needs the years' calendars: the shipped ones, or plain weeks for years after them.
+    let admin = app.admin_token().await;
+    for year in [today.year(), today.year() + 1] {
+        let path = format!("/api/v1/calendar/{year}");
+        if app.get(&path).bearer(&admin).send().await.status == 404 {
+            let plain = json!({"holidays": [], "workdays": []});
+            let r = app.request(actix_web::http::Method::PUT, &path).bearer(&admin).json(&plain).send().await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    }
+    let o = crate::cases::office(&app).await;
+    let case = crate::cases::open(
+        &app,
+        &o,
+        json!({"water_user_id": o.party, "violation_type": "no_meter",
+        "facts": "未安装计量设施。", "effective_date": day(-10)}),
+    )
+    .await;
+    let step = crate::cases::step;
+    let case =
+        step(&app, &o.enforcement, &case, "file", json!({"effective_date": day(-9), "officer_ids": o.officers})).await;
+    let case = step(&app, &o.enforcement, &case, "start-investigation", json!({"effective_date": day(-8)})).await;
+    let notice = json!({"proposed_fine_fen": 500_000, "statement_waived": true, "effective_date": day(-7)});
+    let case = step(&app, &o.enforcement, &case, "notify", notice).await;
+    let decision = json!({"outcome": "penalty", "fine_fen": 500_000, "penalty_content": "罚款人民币伍仟元整",
+        "effective_date": day(-1)});
+    let case = step(&app, &o.leader, &case, "decide", decision).await;
+    assert_eq!(case["publication_overdue"], false);
+    let due: chrono::NaiveDate = case["publication_due"].as_str().unwrap().parse().unwrap();
+    let id = case["id"].as_str().unwrap().to_string();
+    let cursor = end_of_feed(&app).await;
+
+    // The day of the deadline: not yet. The day after: overdue, in the feed once, however often it is read.
+    let at = |d: chrono::NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(2, 0, 0).unwrap());
+    app.clock.set(at(due));
+    let (items, _) = feed_after(&app, &cursor, 10).await;
+    assert!(items.iter().all(|i| i["entity_id"] != id.as_str()), "not overdue on its due day: {items:?}");
+    app.clock.set(at(due + Duration::days(3)));
+    let (items, _) = feed_after(&app, &cursor, 10).await;
+    let mine: Vec<&Value> = items.iter().filter(|i| i["entity_id"] == id.as_str()).collect();
+    assert_eq!(mine.len(), 1, "{items:?}");
+    let now = app.get(&format!("/api/v1/cases/{id}")).bearer(&o.legal).send().await;
+    assert_eq!(mine[0]["data"], now.body);
+    assert_eq!(now.body["publication_overdue"], true);
+    let (again, _) = feed_after(&app, &cursor, 10).await;
+    assert_eq!(again.len(), items.len(), "nothing recorded twice");
+    let auditor = app.token(&[Role::Auditor]);
+    let h = app.get(&format!("/api/v1/cases/{id}/history")).bearer(&auditor).send().await;
+    let last = h.body["items"].as_array().unwrap().last().unwrap().clone();
+    let turned = (due + Duration::days(1)).to_string();
+    assert_eq!(
+        (last["action"].as_str(), last["effective_date"].as_str()),
+        (Some("publication_overdue"), Some(&*turned))
+    );
+    assert_eq!(last["actor"]["sub"], "system");
 }
 
 /// PostgreSQL, many writers at once (creates, updates, refused duplicates and stale updates) while a platform
