@@ -124,7 +124,14 @@ pub fn prepare_database(settings: &Settings) -> Result<Db, String> {
 /// directory `SHUIWU_EVIDENCE_DIR` (by default `<data dir>/evidence`).
 pub fn evidence_store(settings: &Settings) -> Result<crate::evidence::BlobStore, String> {
     match settings.evidence_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(url) => crate::evidence::BlobStore::s3(url.trim()),
+        Some(url) => {
+            if settings.evidence_dir.is_some() {
+                tracing::warn!(
+                    "SHUIWU_EVIDENCE_URL is set: evidence is kept there, not in SHUIWU_EVIDENCE_DIR (copy sha256/ from the directory into the bucket when moving an existing installation)"
+                );
+            }
+            crate::evidence::BlobStore::s3(url.trim())
+        }
         None => crate::evidence::BlobStore::local(
             &settings.evidence_dir.clone().unwrap_or_else(|| settings.data_dir().join("evidence")),
         ),

@@ -45,7 +45,11 @@ pub async fn accept(
         return Ok(stored);
     }
     let store = state.evidence.clone();
-    store.put_file(&up.sha256, &mut up.file).await?;
+    // Identical bytes are stored once: an upload of a blob already there sends nothing (the transaction below
+    // checks again under the digest's lock, and restores it should a sweep have removed it meanwhile).
+    if !store.exists(&up.sha256).await? {
+        store.put_file(&up.sha256, &mut up.file).await?;
+    }
     let now = caller.now.at;
     let (inspection_id, case_id) = match &owner {
         Owner::Inspection(id) => (Some(id.clone()), None),

@@ -54,6 +54,16 @@ impl BlobStore {
         let (bucket, prefix) = parse_s3_url(url)?;
         let s3 = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
+            // A request that hangs must not hold an upload's transaction (and its pooled connection) for the
+            // client's default three minutes of retries.
+            // (A setting, not `with_client_options`, which would replace those the environment gave, such as
+            // AWS_ALLOW_HTTP.)
+            .with_config(object_store::aws::AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout), "20s")
+            .with_retry(object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            })
             .build()
             .map_err(|e| format!("cannot open the evidence store {url} (SHUIWU_EVIDENCE_URL): {e}"))?;
         let inner: Arc<dyn ObjectStore> = match prefix {
@@ -85,9 +95,16 @@ impl BlobStore {
         }
     }
 
-    /// Writes `file` (from its start) as the blob `sha256`; a failure leaves no blob.
+    /// Writes `file` (from its start) as the blob `sha256`; a failure leaves no blob. A file of at most one part
+    /// goes in one request (in S3, nothing to complete or abort); a larger one part by part.
     pub async fn put_file(&self, sha256: &str, file: &mut File) -> Result<(), ApiError> {
         file.rewind().map_err(|e| failed("rewind", e))?;
+        let len = file.metadata().map_err(|e| failed("stat", e))?.len();
+        if len <= self.part as u64 {
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes).map_err(|e| failed("read", e))?;
+            return self.inner.put(&Self::key(sha256), bytes.into()).await.map(|_| ()).map_err(|e| failed("put", e));
+        }
         let upload = self.inner.put_multipart(&Self::key(sha256)).await.map_err(|e| failed("put", e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part);
         let mut buf = vec![0u8; READ];
@@ -103,6 +120,7 @@ impl BlobStore {
                 break;
             }
             if let Err(e) = writer.wait_for_capacity(1).await {
+                let _ = writer.abort().await;
                 return Err(failed("put", e));
             }
             writer.write(&buf[..n]);
