@@ -101,8 +101,15 @@ impl BlobStore {
         file.rewind().map_err(|e| failed("rewind", e))?;
         let len = file.metadata().map_err(|e| failed("stat", e))?.len();
         if len <= self.part as u64 {
-            let mut bytes = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut bytes).map_err(|e| failed("read", e))?;
+            // Read off the async worker (up to one part).
+            let mut spooled = file.try_clone().map_err(|e| failed("read", e))?;
+            let bytes = actix_web::web::block(move || {
+                let mut bytes = Vec::with_capacity(len as usize);
+                spooled.read_to_end(&mut bytes).map(|_| bytes)
+            })
+            .await
+            .map_err(|e| failed("read", e))?
+            .map_err(|e| failed("read", e))?;
             return self.inner.put(&Self::key(sha256), bytes.into()).await.map(|_| ()).map_err(|e| failed("put", e));
         }
         let upload = self.inner.put_multipart(&Self::key(sha256)).await.map_err(|e| failed("put", e))?;
