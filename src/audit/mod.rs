@@ -10,7 +10,10 @@
 //! after it), the chain never forks, and readers, who see numbered rows only, never see a gap fill in later.
 //!
 //! On SQLite, whose writers take turns anyway, [`record`] numbers and chains the event as it writes it (under the
-//! same write lock), so a write costs one INSERT instead of an INSERT and a later UPDATE of the whole row.
+//! same write lock), so a write costs one INSERT instead of an INSERT and a later UPDATE of the whole row. A bulk
+//! write ([`record_many`]: a quarterly run's batch of a thousand events) does the same on PostgreSQL: it takes the
+//! chain's lock at its very end, numbers what is pending first, then its own events, and holds the lock only for
+//! its INSERTs and COMMIT — rewriting each of those large rows later was a third of a run's database work.
 
 pub mod history;
 
@@ -107,12 +110,13 @@ pub struct AuditCtx {
 }
 
 /// One audited event. `entity` is set for changes to a record; `before`/`after` are the record as `GET`
-/// returns it (or `None` where it did not / no longer exists).
+/// returns it (or `None` where it did not / no longer exists), as JSON text: serialised straight to text, not
+/// through a `serde_json::Value` tree (half the work of a quarterly run's thousand events a batch).
 pub struct Event<'a> {
     pub action: &'a str,
     pub entity: Option<(EntityType, &'a str)>,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
+    pub before: Option<String>,
+    pub after: Option<String>,
     /// Why (for actions that take a reason).
     pub reason: Option<String>,
     /// The business date of the step (`effective_date`), when it differs from the time of entry.
@@ -130,12 +134,12 @@ impl<'a> Event<'a> {
     }
 
     pub fn before<T: Serialize>(mut self, v: &T) -> Self {
-        self.before = serde_json::to_value(v).ok();
+        self.before = serde_json::to_string(v).ok();
         self
     }
 
     pub fn after<T: Serialize>(mut self, v: &T) -> Self {
-        self.after = serde_json::to_value(v).ok();
+        self.after = serde_json::to_string(v).ok();
         self
     }
 
@@ -301,13 +305,17 @@ impl NewAuditRow {
     }
 }
 
-/// SQLite: numbers and chains `rows` as they are written. The write transaction holds SQLite's only write lock, so
-/// numbering at once costs nothing in concurrency and spares rewriting every row later (the sequencer's UPDATE of
-/// large rows was most of a bulk write's cost). Events left unnumbered earlier are numbered first, in order.
+/// Numbers and chains `rows` as they are written: every write on SQLite, bulk writes on PostgreSQL. On SQLite the
+/// write transaction holds the only write lock, so numbering at once costs nothing in concurrency and spares
+/// rewriting every row later (the sequencer's UPDATE of large rows was most of a bulk write's cost). Events left
+/// unnumbered earlier are numbered first, in order.
+///
+/// On PostgreSQL the chain's lock is taken here and held to the caller's COMMIT: events committed before are
+/// numbered ahead of these, events committed meanwhile after them, by the sequencer once this commits.
 fn number_inline(conn: &mut DbConn, rows: &mut [NewAuditRow]) -> QueryResult<()> {
-    use diesel::dsl::{exists, select};
     use ledger_head::dsl as h;
-    while select(exists(audit_events::table.filter(audit_events::seq.is_null()))).get_result::<bool>(conn)? {
+    lock_chain(conn)?;
+    while first_pending(conn)?.is_some() {
         sequence_batch(conn)?;
     }
     let (mut seq, mut prev): (i64, String) =
@@ -357,28 +365,29 @@ pub fn record_all<const N: usize>(conn: &mut DbConn, ctx: &AuditCtx, events: [Ev
     Ok(())
 }
 
-/// Like [`record_all`] for a batch of any size (a quarterly run's events): multi-row statements of at most
-/// [`ROWS_PER_STATEMENT`] rows on PostgreSQL, one by one (numbered) on SQLite.
+/// Like [`record_all`] for a batch of any size (a quarterly run's events), numbered as they are written (see
+/// [`number_inline`]): one binary COPY on PostgreSQL (see [`crate::insert_all!`]), one INSERT per event on
+/// SQLite. Call it last in the transaction: on PostgreSQL it holds the chain's lock from here to the COMMIT.
 pub fn record_many<'a>(
     conn: &mut DbConn,
     ctx: &AuditCtx,
     events: impl IntoIterator<Item = Event<'a>>,
 ) -> QueryResult<()> {
     let mut rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
     match conn {
-        DbConn::Postgres(c) => {
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                diesel::insert_into(audit_events::table).values(chunk).execute(c)?;
+        DbConn::Postgres(_) => {
+            number_inline(conn, &mut rows)?;
+            if let DbConn::Postgres(c) = conn {
+                diesel::copy_from(audit_events::table).from_insertable(&rows).execute(c)?;
             }
         }
-        DbConn::Sqlite(_) if rows.is_empty() => {}
         DbConn::Sqlite(_) => insert_sqlite(conn, &mut rows)?,
     }
     Ok(())
 }
-
-/// Rows per multi-row INSERT: well inside PostgreSQL's 65 535 bind parameters for tables of up to 32 columns.
-pub const ROWS_PER_STATEMENT: usize = 1000;
 
 impl NewAuditRow {
     fn new(ctx: &AuditCtx, event: Event<'_>) -> Self {
@@ -391,8 +400,8 @@ impl NewAuditRow {
             action: event.action.to_string(),
             entity_type: event.entity.map(|(t, _)| t.as_str().to_string()),
             entity_id: event.entity.map(|(_, id)| id.to_string()),
-            before_data: event.before.as_ref().map(|v| v.to_string()),
-            after_data: event.after.as_ref().map(|v| v.to_string()),
+            before_data: event.before,
+            after_data: event.after,
             request_id: ctx.request_id.clone(),
             in_feed: event.entity.is_some_and(|(t, _)| t.in_change_feed()),
             reason: event.reason,
@@ -409,16 +418,7 @@ const SEQUENCE_BATCH: i64 = 1000;
 /// Numbers and chains every committed, unnumbered audit event, in its own transactions; one
 /// sequencer at a time across instances (the others wait, then usually find nothing left).
 pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
-    // The first pending id in id order: PostgreSQL reads it off the partial index of pending events whatever its
-    // statistics say. (`EXISTS (… WHERE seq IS NULL)` was planned as a scan of the whole trail when the statistics
-    // were taken right after a bulk insert, before its events were numbered.)
-    let pending: Option<i64> = audit_events::table
-        .filter(audit_events::seq.is_null())
-        .order(audit_events::id.asc())
-        .select(audit_events::id)
-        .first(conn)
-        .optional()?;
-    if pending.is_none() {
+    if first_pending(conn)?.is_none() {
         return Ok(0);
     }
     let mut total = 0;
@@ -431,11 +431,30 @@ pub fn sequence_pending(conn: &mut DbConn) -> QueryResult<usize> {
     }
 }
 
-fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
-    use ledger_head::dsl as h;
+/// The id of the first committed, unnumbered event, if any: PostgreSQL reads it off the partial index of pending
+/// events whatever its statistics say. (`EXISTS (… WHERE seq IS NULL)` was planned as a scan of the whole trail when
+/// the statistics were taken right after a bulk insert, before its events were numbered.)
+fn first_pending(conn: &mut DbConn) -> QueryResult<Option<i64>> {
+    audit_events::table
+        .filter(audit_events::seq.is_null())
+        .order(audit_events::id.asc())
+        .select(audit_events::id)
+        .first(conn)
+        .optional()
+}
+
+/// Takes the one lock on the chain until the transaction ends (PostgreSQL; SQLite's write lock is held already).
+/// Taking it again in the same transaction is free.
+fn lock_chain(conn: &mut DbConn) -> QueryResult<()> {
     if matches!(conn, DbConn::Postgres(_)) {
         diesel::sql_query("SELECT pg_advisory_xact_lock(7216354000001)").execute(conn)?;
     }
+    Ok(())
+}
+
+fn sequence_batch(conn: &mut DbConn) -> QueryResult<usize> {
+    use ledger_head::dsl as h;
+    lock_chain(conn)?;
     let (mut seq, mut prev): (i64, String) =
         h::ledger_head.filter(h::id.eq(1)).select((h::audit_seq, h::audit_hash)).first(conn)?;
     let events: Vec<AuditRow> = audit_events::table

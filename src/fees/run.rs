@@ -19,7 +19,7 @@ use super::view::Context;
 use super::{AssessmentRow, FeeConfig, Kind, Status};
 use crate::audit::{self, AuditCtx, EntityType, Event};
 use crate::db::schema::{fee_assessments as fa, permits as p};
-use crate::db::DbConn;
+use crate::db::{batches, DbConn};
 use crate::domain::dates::Quarter;
 use crate::error::ApiError;
 use crate::write::Versioned;
@@ -64,48 +64,77 @@ pub struct RunSummary {
     pub unpriced: Vec<UnpricedPermit>,
 }
 
-/// Runs `quarter` in batches, each its own transaction. Returns what it did.
-pub fn run(conn: &mut DbConn, ctx: &AuditCtx, quarter: Quarter, config: FeeConfig) -> Result<RunSummary, ApiError> {
+/// Runs `quarter` in batches, each its own transaction, on the connections given (see
+/// [`crate::db::batches::in_batches`]); one run of a period at a time. Returns what it did.
+pub fn run(
+    conns: &mut [&mut DbConn],
+    ctx: &AuditCtx,
+    quarter: Quarter,
+    config: FeeConfig,
+) -> Result<RunSummary, ApiError> {
     let mut summary = RunSummary { period: quarter.to_string(), ..Default::default() };
-    let mut after: Option<String> = None;
-    loop {
-        // Permits ever issued (only they have withdrawals), by id.
-        let mut q =
-            p::table.filter(p::approved_on.is_not_null()).order(p::id.asc()).limit(BATCH).select(p::id).into_boxed();
-        if let Some(a) = &after {
-            q = q.filter(p::id.gt(a.clone()));
-        }
-        let ids: Vec<String> = q.load(conn)?;
-        if ids.is_empty() {
-            if summary.fee_assessments_created + summary.tax_referrals_created > 0 {
-                refresh_statistics(conn)?;
-            }
-            return Ok(summary);
-        }
-        crate::db::write_transaction(conn, |conn| batch(conn, ctx, quarter, &ids, &config, &mut summary))?;
-        after = ids.last().cloned();
+    batches::with_session_lock(conns, &format!("fee_run:{quarter}"), |conns| {
+        batches::in_batches(
+            conns,
+            |conn, after: Option<&String>| {
+                // Permits ever issued (only they have withdrawals), by id.
+                let mut q = p::table
+                    .filter(p::approved_on.is_not_null())
+                    .order(p::id.asc())
+                    .limit(BATCH)
+                    .select(p::id)
+                    .into_boxed();
+                if let Some(a) = after {
+                    q = q.filter(p::id.gt(a.clone()));
+                }
+                q.load(conn)
+            },
+            |conn, ids| batch(conn, ctx, quarter, ids, &config),
+            |part| summary.add(part),
+        )
+    })?;
+    if summary.fee_assessments_created + summary.tax_referrals_created > 0 {
+        refresh_statistics(conns[0])?;
+    }
+    Ok(summary)
+}
+
+impl RunSummary {
+    /// Counts a batch's summary in (batches in order, so the listed permits stay in id order).
+    fn add(&mut self, part: RunSummary) {
+        self.permits += part.permits;
+        self.fee_assessments_created += part.fee_assessments_created;
+        self.tax_referrals_created += part.tax_referrals_created;
+        self.recalculated += part.recalculated;
+        self.unchanged += part.unchanged;
+        self.with_difference += part.with_difference;
+        self.unpriced_count += part.unpriced_count;
+        let room = LISTED.saturating_sub(self.unpriced.len());
+        self.unpriced.extend(part.unpriced.into_iter().take(room));
     }
 }
 
+/// One batch of permits, in the caller's transaction: what it did.
 fn batch(
     conn: &mut DbConn,
     ctx: &AuditCtx,
     quarter: Quarter,
     ids: &[String],
     config: &FeeConfig,
-    summary: &mut RunSummary,
-) -> Result<(), ApiError> {
+) -> Result<RunSummary, ApiError> {
     let period = quarter.to_string();
-    crate::db::lock_names(conn, &[&format!("fee_run:{period}")])?;
-    if let DbConn::Postgres(_) = conn {
-        // The table grows by a batch at a time during a run: plan each statement for the rows there are now, not
+    let mut summary = RunSummary::default();
+    let summary = &mut summary;
+    let is_pg = matches!(conn, DbConn::Postgres(_));
+    if is_pg {
+        // The table grows by a batch at a time during a run: plan the reads below for the rows there are now, not
         // with a generic plan cached while the table was small (the first run of a fresh database scanned the whole
         // table per batch that way).
         diesel::sql_query("SET LOCAL plan_cache_mode = force_custom_plan").execute(conn)?;
     }
     let uses = assess::uses(conn, ids, &quarter.months())?;
     if uses.is_empty() {
-        return Ok(());
+        return Ok(std::mem::take(summary));
     }
     let mut with_uses: Vec<String> = uses.keys().cloned().collect();
     with_uses.sort_unstable();
@@ -119,6 +148,11 @@ fn batch(
         .load(conn)?;
     let mut existing: HashMap<(String, String), AssessmentRow> =
         existing.into_iter().map(|r| ((r.permit_id.clone().unwrap_or_default(), r.kind.clone()), r)).collect();
+    if is_pg {
+        // Not for the writes: the setting reaches the foreign-key checks' cached plans too, which were then planned
+        // again for every row inserted (a third of a batch's time).
+        diesel::sql_query("SET LOCAL plan_cache_mode = auto").execute(conn)?;
+    }
 
     let now = ctx.now.at;
     let mut created: Vec<AssessmentRow> = Vec::new();
@@ -195,7 +229,7 @@ fn batch(
                 .after(&views.view(after))
         }));
     audit::record_many(conn, ctx, events)?;
-    Ok(())
+    Ok(std::mem::take(summary))
 }
 
 fn new_row(basis: &assess::Basis, period: &str, draft: &Draft, now: chrono::NaiveDateTime) -> AssessmentRow {

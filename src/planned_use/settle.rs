@@ -24,7 +24,7 @@ use super::rules::{planned_for, YEARS};
 use super::{water_user_names, Category, PlanRow, PlannedUseWrite, PlannedUserRow};
 use crate::audit::{self, AuditCtx, EntityType, Event};
 use crate::db::schema::{fee_assessments as fa, planned_usage as us, planned_users as pu, plans as pl};
-use crate::db::DbConn;
+use crate::db::{batches, DbConn};
 use crate::domain::dates::{Month, Quarter};
 use crate::domain::money::Rate;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -264,8 +264,8 @@ async fn settle(
     }
     let config = FeeConfig::of(&state.settings);
     let ctx = caller.ctx();
-    let batches = ctx.clone();
-    let summary = state.db.run(move |conn| run(conn, &batches, span, config)).await?;
+    let job = ctx.clone();
+    let summary = state.db.run_wide(move |conns| run(conns, &job, span, config)).await?;
     state.db.written.notify_one();
     // The settlement's own record (and an Idempotency-Key's outcome) commit together once every batch has.
     state
@@ -276,29 +276,55 @@ async fn settle(
         .await
 }
 
-/// Settles `span` in batches, each its own transaction. Returns what it did.
-pub fn run(conn: &mut DbConn, ctx: &AuditCtx, span: Span, config: FeeConfig) -> Result<SettlementSummary, ApiError> {
+/// Settles `span` in batches, each its own transaction, on the connections given (see
+/// [`crate::db::batches::in_batches`]); one settlement of a year at a time. Returns what it did.
+pub fn run(
+    conns: &mut [&mut DbConn],
+    ctx: &AuditCtx,
+    span: Span,
+    config: FeeConfig,
+) -> Result<SettlementSummary, ApiError> {
     let mut summary = SettlementSummary { period: span.label(), ..Default::default() };
-    let terms = Terms::load(conn)?;
-    let mut after: Option<String> = None;
-    loop {
-        let mut q = pl::table.filter(pl::year.eq(span.year())).into_boxed();
-        if let Some(a) = &after {
-            q = q.filter(pl::planned_user_id.gt(a.clone()));
-        }
-        let plans: Vec<PlanRow> =
-            q.order(pl::planned_user_id.asc()).limit(BATCH).select(PlanRow::as_select()).load(conn)?;
-        let Some(last) = plans.last() else {
-            if summary.created > 0 {
-                fee_run::refresh_statistics(conn)?;
-            }
-            return Ok(summary);
-        };
-        after = Some(last.planned_user_id.clone());
-        crate::db::write_transaction(conn, |conn| batch(conn, ctx, span, &plans, &terms, &config, &mut summary))?;
+    batches::with_session_lock(conns, &format!("plan_settlement:{}", span.year()), |conns| {
+        let terms = Terms::load(conns[0])?;
+        batches::in_batches(
+            conns,
+            |conn, after: Option<&PlanRow>| {
+                let mut q = pl::table.filter(pl::year.eq(span.year())).into_boxed();
+                if let Some(a) = after {
+                    q = q.filter(pl::planned_user_id.gt(a.planned_user_id.clone()));
+                }
+                q.order(pl::planned_user_id.asc()).limit(BATCH).select(PlanRow::as_select()).load(conn)
+            },
+            |conn, plans| batch(conn, ctx, span, plans, &terms, &config),
+            |part| summary.add(part),
+        )
+    })?;
+    if summary.created > 0 {
+        fee_run::refresh_statistics(conns[0])?;
+    }
+    Ok(summary)
+}
+
+impl SettlementSummary {
+    /// Counts a batch's summary in (batches in order, so the listed users stay in id order).
+    fn add(&mut self, part: SettlementSummary) {
+        self.planned_users += part.planned_users;
+        self.over_plan += part.over_plan;
+        self.created += part.created;
+        self.recalculated += part.recalculated;
+        self.unchanged += part.unchanged;
+        self.with_difference += part.with_difference;
+        self.incomplete += part.incomplete;
+        self.unpriced_count += part.unpriced_count;
+        let room = LISTED.saturating_sub(self.unpriced.len());
+        self.unpriced.extend(part.unpriced.into_iter().take(room));
+        let room = LISTED.saturating_sub(self.differences.len());
+        self.differences.extend(part.differences.into_iter().take(room));
     }
 }
 
+/// One batch of plans, in the caller's transaction: what it did.
 fn batch(
     conn: &mut DbConn,
     ctx: &AuditCtx,
@@ -306,10 +332,13 @@ fn batch(
     plans: &[PlanRow],
     terms: &Terms,
     config: &FeeConfig,
-    summary: &mut SettlementSummary,
-) -> Result<(), ApiError> {
+) -> Result<SettlementSummary, ApiError> {
     let period = span.label();
-    crate::db::lock_names(conn, &[&format!("plan_settlement:{}", span.year())])?;
+    let mut summary = SettlementSummary::default();
+    let summary = &mut summary;
+    // A year is settled as a year or by quarter, never both. Checked in each batch's transaction: on SQLite the
+    // write lock, on PostgreSQL the settlement's lock on the year keeps another settlement of it from writing
+    // meanwhile.
     let other: Option<String> = fa::table
         .filter(fa::kind.eq(Kind::OverPlanSurcharge.as_str()))
         .filter(fa::period.eq_any(span.others()))
@@ -448,7 +477,7 @@ fn batch(
                 .after(&views.view(after))
         }));
     audit::record_many(conn, ctx, events)?;
-    Ok(())
+    Ok(std::mem::take(summary))
 }
 
 fn new_row(

@@ -21,6 +21,7 @@ on_both_databases!(
     runs_fired_together_assess_once,
     pending_requests_hold_payments_and_nobody_decides_their_own,
     rates_racing_for_one_key_never_overlap,
+    a_run_of_many_batches_chains_every_event_once,
 );
 
 pub struct Fees {
@@ -901,4 +902,67 @@ async fn rates_racing_for_one_key_never_overlap(app: TestApp) {
     }
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_rates"), 1);
     assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'fee_rate_created'"), 1);
+}
+
+/// 2 600 permits: three batches, on two connections on PostgreSQL. Two runs of the quarter and writes of other
+/// kinds are fired together: each permit is assessed once, every event is numbered once in one intact chain, and
+/// the feed shows each assessment once, in order.
+async fn a_run_of_many_batches_chains_every_event_once(app: TestApp) {
+    const BULK: i64 = 2600;
+    let f = fees_staff(&app).await;
+    assert_eq!(
+        add_rate(&app, &f, rate("groundwater_deep", "industrial", None, "1.5", "2020-01-01", None)).await.status,
+        201
+    );
+    let template = old_permit(&app, &f, None, "industrial").await;
+    report(&app, &f, &template, "2023-02", 1000).await;
+    app.sql(&format!(
+        "INSERT INTO permits (id, permit_no, holder_id, source_type, purpose, annual_volume_m3, daily_max_volume_m3,
+                              meter_status, valid_from, valid_to, status, submitted_on, approved_on, last_step_on,
+                              created_at, updated_at, version)
+         WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {BULK})
+         SELECT 'bulk-' || (10000 + i), 'BULK-' || (10000 + i), p.holder_id, p.source_type, p.purpose,
+                p.annual_volume_m3, p.daily_max_volume_m3, p.meter_status, p.valid_from, p.valid_to, p.status,
+                p.submitted_on, p.approved_on, p.last_step_on, p.created_at, p.updated_at, 1
+         FROM permits p CROSS JOIN s WHERE p.id = '{template}';
+         INSERT INTO withdrawals (id, permit_id, period, revision, superseded, volume_m3, method, reported_by, source,
+                                  over_capacity, created_at, updated_at, version)
+         SELECT 'bulk-w-' || substr(id, 6), id, '2023-03', 1, false, 100 + length(id), 'online_meter', 'seed',
+                'platform', false, '2023-04-01 00:00:00', '2023-04-01 00:00:00', 1
+         FROM permits WHERE id LIKE 'bulk-%';"
+    ));
+    let run = || app.post("/api/v1/fee-assessments/run").bearer(&f.finance).json(&json!({"period": "2023-Q1"})).send();
+    let others = (0..12).map(|n| {
+        app.post("/api/v1/water-users")
+            .bearer(&f.s.clerk)
+            .json(&water_user_body(&format!("并发写入{n}"), &credit_code(7000 + n)))
+            .send()
+    });
+    let (runs, writes) = futures_util::join!(join_all([run(), run()]), join_all(others));
+    assert!(writes.iter().all(|w| w.status == 201), "{:?}", writes.iter().map(|w| &w.text).collect::<Vec<_>>());
+    let created: Vec<i64> = runs
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body["permits"], BULK + 1, "{}", r.text);
+            r.body["fee_assessments_created"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(created.iter().sum::<i64>(), BULK + 1, "each permit assessed by exactly one of the runs");
+    assert!(created.contains(&0), "the runs did not interleave: {created:?}");
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM fee_assessments WHERE period = '2023-Q1'"), BULK + 1);
+    let verify = app.get("/api/v1/audit-events/verify").bearer(&app.token(&[Role::Auditor])).send().await;
+    assert_eq!(verify.status, 200);
+    assert_eq!(verify.body["ok"], true, "{}", verify.text);
+    let events = app.count("SELECT COUNT(*) AS n FROM audit_events");
+    assert_eq!(verify.body["checked"], events, "every event numbered: {}", verify.text);
+    assert_eq!(app.count("SELECT COUNT(*) AS n FROM audit_events WHERE action = 'fee_assessment_created'"), BULK + 1);
+    assert_eq!(app.count("SELECT COUNT(DISTINCT seq) AS n FROM audit_events"), events);
+    let feed = whole_feed(&app, "fee_assessment").await;
+    assert_eq!(feed.len() as i64, BULK + 1);
+    let ids: std::collections::HashSet<&str> = feed.iter().map(|i| i["entity_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len() as i64, BULK + 1, "each assessment once in the feed");
+    // The summary lists nothing unpriced, and its amounts are the permits' own: 1.5 yuan × (100 + length of id).
+    let one = app.text("SELECT CAST(amount_fen AS TEXT) AS t FROM fee_assessments WHERE permit_id = 'bulk-12600'");
+    assert_eq!(one.as_deref(), Some("16500"));
 }
