@@ -11,9 +11,9 @@
 //!
 //! On SQLite, whose writers take turns anyway, [`record`] numbers and chains the event as it writes it (under the
 //! same write lock), so a write costs one INSERT instead of an INSERT and a later UPDATE of the whole row. A bulk
-//! write ([`record_many`]: a quarterly run's batch of a thousand events) does the same on PostgreSQL: it takes the
+//! job's batch ([`record_closing`]: a quarterly run's thousand events) does the same on PostgreSQL: it takes the
 //! chain's lock at its very end, numbers what is pending first, then its own events, and holds the lock only for
-//! its INSERTs and COMMIT — rewriting each of those large rows later was a third of a run's database work.
+//! its COPY and COMMIT — rewriting each of those large rows later was a third of a run's database work.
 
 pub mod history;
 
@@ -365,19 +365,36 @@ pub fn record_all<const N: usize>(conn: &mut DbConn, ctx: &AuditCtx, events: [Ev
     Ok(())
 }
 
-/// Like [`record_all`] for a batch of any size (a quarterly run's events), numbered as they are written (see
-/// [`number_inline`]): one binary COPY on PostgreSQL (see [`crate::insert_all!`]), one INSERT per event on
-/// SQLite. Call it last in the transaction: on PostgreSQL it holds the chain's lock from here to the COMMIT.
+/// Like [`record_all`] for a batch of any size (an import's slice of events): one binary COPY on PostgreSQL (see
+/// [`crate::insert_all!`]), unnumbered for the sequencer; one INSERT per event, numbered, on SQLite.
 pub fn record_many<'a>(
     conn: &mut DbConn,
     ctx: &AuditCtx,
     events: impl IntoIterator<Item = Event<'a>>,
 ) -> QueryResult<()> {
     let mut rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
     match conn {
+        _ if rows.is_empty() => {}
+        DbConn::Postgres(c) => {
+            diesel::copy_from(audit_events::table).from_insertable(&rows).execute(c)?;
+        }
+        DbConn::Sqlite(_) => insert_sqlite(conn, &mut rows)?,
+    }
+    Ok(())
+}
+
+/// Like [`record_many`], for the last statement of a bulk job's transaction (a quarterly run's batch): the events
+/// are numbered as they are written on PostgreSQL too (see [`number_inline`]), so the sequencer does not rewrite a
+/// thousand large rows afterwards. It holds the chain's lock from here to the COMMIT, so nothing may follow it in
+/// the transaction that could wait (for a row lock, for the client).
+pub fn record_closing<'a>(
+    conn: &mut DbConn,
+    ctx: &AuditCtx,
+    events: impl IntoIterator<Item = Event<'a>>,
+) -> QueryResult<()> {
+    let mut rows: Vec<NewAuditRow> = events.into_iter().map(|e| NewAuditRow::new(ctx, e)).collect();
+    match conn {
+        _ if rows.is_empty() => {}
         DbConn::Postgres(_) => {
             number_inline(conn, &mut rows)?;
             if let DbConn::Postgres(c) = conn {

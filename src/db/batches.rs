@@ -2,8 +2,9 @@
 //! transaction, so memory stays flat in the size of the job, and — on PostgreSQL — two batches at a time on two
 //! connections, so that one batch's computing in the service overlaps another's writing in the database.
 //!
-//! A job that must not run twice at once holds a session lock for its whole length ([`with_session_lock`]); its
-//! batches then need no lock of their own and do not wait for each other.
+//! A job that must not run twice at once holds a lock for its whole length ([`with_session_lock`], taken by
+//! [`super::Db::run_wide`] before it lends the second connection); its batches then need no lock of their own and
+//! do not wait for each other.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -63,7 +64,13 @@ where
                     }
                 }
             };
-            match write_transaction(conn, |conn| work(conn, &batch)) {
+            // A panicking batch fails the job like an error (its connection, left inside the transaction, is
+            // discarded by the pool): the other worker stops, and no later result waits for it forever.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                write_transaction(conn, |conn| work(conn, &batch))
+            }))
+            .unwrap_or_else(|_| Err(ApiError::internal("a batch of the job panicked")));
+            match outcome {
                 Ok(result) => results.lock().unwrap_or_else(|e| e.into_inner()).put(index, result),
                 Err(e) => {
                     let mut p = pages.lock().unwrap_or_else(|e| e.into_inner());
@@ -77,10 +84,7 @@ where
         let (first, others) = conns.split_first_mut().expect("at least one connection");
         for conn in others.iter_mut() {
             let worker = &worker;
-            scope.spawn(move || {
-                // A panic here ends this worker; its connection goes back to the pool as broken (see `Manager`).
-                worker(conn)
-            });
+            scope.spawn(move || worker(conn));
         }
         worker(first);
     });
@@ -116,34 +120,59 @@ impl<S, F: FnMut(S)> InOrder<S, F> {
     }
 }
 
-/// Runs `f` on `conns` while the first of them holds the PostgreSQL session lock `name` (waiting for it while
-/// another session holds it), and releases it afterwards whatever `f` returned. For a job longer than a
-/// transaction, whose batches commit one by one: two runs of it never interleave. SQLite has one writer at a time,
-/// so no lock is taken there.
+/// Runs `f` holding the lock `name` for a job longer than a transaction, whose batches commit one by one, so two
+/// runs of it never interleave: a second waits for the first to end. On PostgreSQL a session advisory lock on
+/// `conn` (so across instances); on SQLite, whose writers are this process's, a lock in the process.
 ///
-/// Should the lock not be released (the connection failed, or `f` panicked), the connection is not put back in
-/// the pool (see [`super::Db::run_wide`]): closing it ends the session and, with it, the lock.
+/// Should the PostgreSQL lock not be released (the connection failed, or `f` panicked), the connection is not put
+/// back in the pool (see [`super::Db::run_wide`]): closing it ends the session and, with it, the lock.
 pub fn with_session_lock<T, E>(
-    conns: &mut [&mut DbConn],
+    conn: &mut DbConn,
     name: &str,
-    f: impl FnOnce(&mut [&mut DbConn]) -> Result<T, E>,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
 ) -> Result<T, E>
 where
     E: From<diesel::result::Error>,
 {
-    if !matches!(conns.first().map(|c| &**c), Some(DbConn::Postgres(_))) {
-        return f(conns);
+    if !matches!(conn, DbConn::Postgres(_)) {
+        let _held = InProcess::take(name);
+        return f(conn);
     }
     let lock = |conn: &mut DbConn, sql: &str| {
         diesel::sql_query(sql).bind::<diesel::sql_types::Text, _>(name).execute(conn).map(|_| ())
     };
-    lock(conns[0], "SELECT pg_advisory_lock(hashtext($1))")?;
+    lock(conn, "SELECT pg_advisory_lock(hashtext($1))")?;
     let held = Held;
-    let result = f(conns);
-    if lock(conns[0], "SELECT pg_advisory_unlock(hashtext($1))").is_ok() {
+    let result = f(conn);
+    if lock(conn, "SELECT pg_advisory_unlock(hashtext($1))").is_ok() {
         std::mem::forget(held);
     }
     result
+}
+
+/// The names of the jobs running in this process (SQLite).
+static RUNNING: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ENDED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A job's name taken in this process until dropped.
+struct InProcess(String);
+
+impl InProcess {
+    fn take(name: &str) -> Self {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        while running.iter().any(|n| n == name) {
+            running = ENDED.wait(running).unwrap_or_else(|e| e.into_inner());
+        }
+        running.push(name.to_string());
+        Self(name.to_string())
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| *n != self.0);
+        ENDED.notify_all();
+    }
 }
 
 /// While alive, a session lock is held: dropped without being forgotten (unwinding, or a failed release), it marks
@@ -232,5 +261,41 @@ mod tests {
         assert!(started.len() <= 6, "{started:?}");
         assert!(folded.iter().all(|&f| f < 30), "{folded:?}");
         assert_eq!(folded, (0..folded.len() as u32).map(|i| i * 10).collect::<Vec<_>>(), "in order, without gaps");
+    }
+
+    #[test]
+    fn a_panicking_batch_fails_the_job_instead_of_hanging_it() {
+        let (mut a, mut b) = (memory(), memory());
+        let mut folded = Vec::new();
+        let result = in_batches(
+            &mut [&mut a, &mut b],
+            pages(1000),
+            |_, batch: &[u32]| {
+                assert!(batch[0] != 20, "batch 2 panics");
+                Ok(batch[0])
+            },
+            |first| folded.push(first),
+        );
+        assert!(matches!(result, Err(ApiError::Internal(_))), "{result:?}");
+        assert!(folded.len() <= 6 && folded.iter().all(|&f| f < 20), "{folded:?}");
+    }
+
+    #[test]
+    fn a_job_runs_once_at_a_time_in_the_process_on_sqlite() {
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    let mut conn = memory();
+                    with_session_lock::<_, ApiError>(&mut conn, "test_job", |_| {
+                        assert_eq!(running.fetch_add(1, std::sync::atomic::Ordering::SeqCst), 0, "alone");
+                        std::thread::sleep(Duration::from_millis(30));
+                        running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .unwrap();
+                });
+            }
+        });
     }
 }

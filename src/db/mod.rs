@@ -298,9 +298,11 @@ impl Db {
         .map_err(|_| ApiError::internal("blocking task was cancelled"))?
     }
 
-    /// Like [`Db::run`] with more connections for a long job in batches (see [`batches::in_batches`]): up to
-    /// [`batches::WORKERS`] on PostgreSQL, fewer when the pool has no more free at once; one on SQLite.
-    pub async fn run_wide<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// Like [`Db::run`] for a long job in batches (see [`batches::in_batches`]) that must not run twice at once:
+    /// holding the job's lock `name` (see [`batches::with_session_lock`]; a second run waits for the first on one
+    /// connection), `f` gets up to [`batches::WORKERS`] connections on PostgreSQL, fewer when the pool has no more
+    /// free at once; one on SQLite.
+    pub async fn run_wide<T, F>(&self, name: String, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut [&mut DbConn]) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -311,20 +313,25 @@ impl Db {
         };
         let (pool, permits) = (self.pool.clone(), self.permits.clone());
         self.run(move |conn| {
-            // Only connections free now: a long job does not queue for more while requests wait.
-            let taken: Vec<_> = (0..extra).map_while(|_| permits.clone().try_acquire_owned().ok()).collect();
-            let mut helpers: Vec<_> =
-                taken.iter().map_while(|_| pool.get_timeout(Duration::from_millis(200)).ok()).collect();
-            let result = {
-                let mut conns: Vec<&mut DbConn> =
-                    std::iter::once(conn).chain(helpers.iter_mut().map(|c| &mut **c)).collect();
-                f(&mut conns)
-            };
-            // A mark for the pool to discard the first connection (see `batches::with_session_lock`) is its own.
-            let lost = LOST.take();
-            drop(helpers);
-            LOST.set(lost);
-            result
+            batches::with_session_lock(conn, &name, |conn| {
+                // Only connections free now: a long job does not queue for more while requests wait.
+                let mut helpers = Vec::new();
+                for _ in 0..extra {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else { break };
+                    let Ok(helper) = pool.get_timeout(Duration::from_millis(200)) else { break };
+                    helpers.push((helper, permit));
+                }
+                let result = {
+                    let mut conns: Vec<&mut DbConn> =
+                        std::iter::once(conn).chain(helpers.iter_mut().map(|(c, _)| &mut **c)).collect();
+                    f(&mut conns)
+                };
+                // A mark for the pool to discard the first connection (see `batches::with_session_lock`) is its own.
+                let lost = LOST.take();
+                drop(helpers);
+                LOST.set(lost);
+                result
+            })
         })
         .await
     }
@@ -459,7 +466,7 @@ macro_rules! insert_all {
         (|| -> diesel::QueryResult<usize> {
             let mut n = 0;
             match $conn {
-                $crate::db::DbConn::Postgres(c) if rows.is_empty() => {}
+                $crate::db::DbConn::Postgres(_) if rows.is_empty() => {}
                 $crate::db::DbConn::Postgres(c) => {
                     n += diesel::copy_from($table).from_insertable(rows).execute(c)?;
                 }

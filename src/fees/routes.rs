@@ -137,7 +137,8 @@ async fn run_period(
     let config = FeeConfig::of(&state.settings);
     let ctx = caller.ctx();
     let job = ctx.clone();
-    let summary = state.db.run_wide(move |conns| run::run(conns, &job, quarter, config)).await?;
+    let summary =
+        state.db.run_wide(format!("fee_run:{quarter}"), move |conns| run::run(conns, &job, quarter, config)).await?;
     state.db.written.notify_one();
     // The run's own record (and an Idempotency-Key's outcome) commit together once every batch has.
     state

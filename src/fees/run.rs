@@ -2,9 +2,9 @@
 //! quarter — a fee bill for the months before `water_resource_tax_from`, a tax referral for the months from it on.
 //!
 //! Permits are taken in batches by id, each batch in its own transaction with the audit events of what it created
-//! or changed, so memory stays flat in the number of permits. Running a period again creates nothing new: the
-//! unique (kind, permit, period) and a lock on the period (every batch of every run takes it) keep one record per
-//! permit. An assessment not yet served is recalculated when its withdrawals or rates changed; a served one is
+//! or changed, so memory stays flat in the number of permits; two batches at a time on PostgreSQL (see
+//! [`crate::db::batches`]). Running a period again creates nothing new: the unique (kind, permit, period) and a
+//! lock on the period, held by a run from start to end, keep one record per permit. An assessment not yet served is recalculated when its withdrawals or rates changed; a served one is
 //! never changed — its difference shows on the record (`reassessment`) and is counted here.
 
 use std::collections::HashMap;
@@ -65,7 +65,8 @@ pub struct RunSummary {
 }
 
 /// Runs `quarter` in batches, each its own transaction, on the connections given (see
-/// [`crate::db::batches::in_batches`]); one run of a period at a time. Returns what it did.
+/// [`crate::db::batches::in_batches`]), which hold the period's lock (`fee_run:{period}`, see
+/// [`crate::db::Db::run_wide`]). Returns what it did.
 pub fn run(
     conns: &mut [&mut DbConn],
     ctx: &AuditCtx,
@@ -73,7 +74,7 @@ pub fn run(
     config: FeeConfig,
 ) -> Result<RunSummary, ApiError> {
     let mut summary = RunSummary { period: quarter.to_string(), ..Default::default() };
-    batches::with_session_lock(conns, &format!("fee_run:{quarter}"), |conns| {
+    {
         batches::in_batches(
             conns,
             |conn, after: Option<&String>| {
@@ -91,8 +92,8 @@ pub fn run(
             },
             |conn, ids| batch(conn, ctx, quarter, ids, &config),
             |part| summary.add(part),
-        )
-    })?;
+        )?;
+    }
     if summary.fee_assessments_created + summary.tax_referrals_created > 0 {
         refresh_statistics(conns[0])?;
     }
@@ -151,7 +152,7 @@ fn batch(
     if is_pg {
         // Not for the writes: the setting reaches the foreign-key checks' cached plans too, which were then planned
         // again for every row inserted (a third of a batch's time).
-        diesel::sql_query("SET LOCAL plan_cache_mode = auto").execute(conn)?;
+        diesel::sql_query("SET LOCAL plan_cache_mode TO DEFAULT").execute(conn)?;
     }
 
     let now = ctx.now.at;
@@ -228,7 +229,7 @@ fn batch(
                 .before(&views.view(before))
                 .after(&views.view(after))
         }));
-    audit::record_many(conn, ctx, events)?;
+    audit::record_closing(conn, ctx, events)?;
     Ok(std::mem::take(summary))
 }
 

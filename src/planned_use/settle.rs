@@ -3,8 +3,8 @@
 //! gets one `over_plan_surcharge` fee assessment, which finance serves, collects and follows like a fee.
 //!
 //! Plans are taken in batches by planned user, each batch in its own transaction with the audit events of what it
-//! created or changed, under a lock on the year (every batch of every settlement of that year takes it), so memory
-//! stays flat and two runs never make two records: the database holds one surcharge per planned user and period.
+//! created or changed, two at a time on PostgreSQL (see [`crate::db::batches`]), under a lock on the year held by
+//! a settlement from start to end, so memory stays flat and two runs never make two records: the database holds one surcharge per planned user and period.
 //! Running again creates nothing new. A surcharge not yet served is recalculated when usage, plan, price or tiers
 //! changed; a served one is never changed — the run reports its difference. A year is settled either as a year or
 //! by quarter, never both (that would charge the same excess twice).
@@ -265,7 +265,10 @@ async fn settle(
     let config = FeeConfig::of(&state.settings);
     let ctx = caller.ctx();
     let job = ctx.clone();
-    let summary = state.db.run_wide(move |conns| run(conns, &job, span, config)).await?;
+    let summary = state
+        .db
+        .run_wide(format!("plan_settlement:{}", span.year()), move |conns| run(conns, &job, span, config))
+        .await?;
     state.db.written.notify_one();
     // The settlement's own record (and an Idempotency-Key's outcome) commit together once every batch has.
     state
@@ -277,7 +280,8 @@ async fn settle(
 }
 
 /// Settles `span` in batches, each its own transaction, on the connections given (see
-/// [`crate::db::batches::in_batches`]); one settlement of a year at a time. Returns what it did.
+/// [`crate::db::batches::in_batches`]), which hold the year's lock (`plan_settlement:{year}`, see
+/// [`crate::db::Db::run_wide`]). Returns what it did.
 pub fn run(
     conns: &mut [&mut DbConn],
     ctx: &AuditCtx,
@@ -285,7 +289,7 @@ pub fn run(
     config: FeeConfig,
 ) -> Result<SettlementSummary, ApiError> {
     let mut summary = SettlementSummary { period: span.label(), ..Default::default() };
-    batches::with_session_lock(conns, &format!("plan_settlement:{}", span.year()), |conns| {
+    {
         let terms = Terms::load(conns[0])?;
         batches::in_batches(
             conns,
@@ -298,8 +302,8 @@ pub fn run(
             },
             |conn, plans| batch(conn, ctx, span, plans, &terms, &config),
             |part| summary.add(part),
-        )
-    })?;
+        )?;
+    }
     if summary.created > 0 {
         fee_run::refresh_statistics(conns[0])?;
     }
@@ -382,10 +386,6 @@ fn batch(
         .into_iter()
         .filter_map(|r| Some((r.planned_user_id.clone()?, r)))
         .collect();
-    let unpriced_names = |conn: &mut DbConn, id: &str| -> QueryResult<String> {
-        let wu = users.get(id).map(|u| u.water_user_id.clone()).unwrap_or_default();
-        Ok(water_user_names(conn, vec![wu.clone()])?.remove(&wu).map(|(n, _)| n).unwrap_or_default())
-    };
 
     let now = ctx.now.at;
     let no_usage = HashMap::new();
@@ -416,7 +416,8 @@ fn batch(
                 if summary.unpriced.len() < LISTED {
                     summary.unpriced.push(UnpricedUser {
                         planned_user_id: user.id.clone(),
-                        water_user_name: unpriced_names(conn, &user.id)?,
+                        // Named below, in one query for the batch.
+                        water_user_name: user.water_user_id.clone(),
                         category: Category::parse(&user.category).unwrap_or(Category::NonResidential),
                         excess_m3: excess,
                     });
@@ -463,6 +464,12 @@ fn batch(
             }
         }
     }
+    if !summary.unpriced.is_empty() {
+        let names = water_user_names(conn, summary.unpriced.iter().map(|u| u.water_user_name.clone()).collect())?;
+        for u in &mut summary.unpriced {
+            u.water_user_name = names.get(&u.water_user_name).map(|(n, _)| n.clone()).unwrap_or_default();
+        }
+    }
     fee_run::insert_rows(conn, &created)?;
     let all: Vec<AssessmentRow> =
         created.iter().cloned().chain(changed.iter().flat_map(|(b, a)| [b.clone(), a.clone()])).collect();
@@ -476,7 +483,7 @@ fn batch(
                 .before(&views.view(before))
                 .after(&views.view(after))
         }));
-    audit::record_many(conn, ctx, events)?;
+    audit::record_closing(conn, ctx, events)?;
     Ok(std::mem::take(summary))
 }
 
