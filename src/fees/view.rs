@@ -195,6 +195,29 @@ pub fn permit_numbers(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<HashMa
     Ok(rows.into_iter().collect())
 }
 
+/// The payer's names and the permit's number of one record, as [`payer_names`] and [`permit_numbers`] give them.
+#[allow(clippy::type_complexity)]
+fn names_of_one(
+    conn: &mut DbConn,
+    row: &AssessmentRow,
+) -> QueryResult<(HashMap<String, (String, String)>, HashMap<String, Option<String>>)> {
+    let found: Option<(String, String, Option<String>, Option<String>)> = w::table
+        .left_join(p::table.on(p::id.nullable().eq(row.permit_id.clone())))
+        .filter(w::id.eq(&row.payer_id))
+        .select((w::name, w::credit_code, p::id.nullable(), p::permit_no.nullable()))
+        .first(conn)
+        .optional()?;
+    let mut payers = HashMap::new();
+    let mut permit_nos = HashMap::new();
+    if let Some((name, credit_code, permit_id, permit_no)) = found {
+        payers.insert(row.payer_id.clone(), (name, credit_code));
+        if let Some(permit_id) = permit_id {
+            permit_nos.insert(permit_id, permit_no);
+        }
+    }
+    Ok((payers, permit_nos))
+}
+
 fn dedup(mut ids: Vec<String>) -> Vec<String> {
     ids.sort_unstable();
     ids.dedup();
@@ -227,9 +250,15 @@ impl Context {
         as_of: NaiveDate,
         redraft: bool,
     ) -> QueryResult<Self> {
-        let payers = payer_names(conn, rows.iter().map(|r| r.payer_id.clone()).collect())?;
         let permit_ids: Vec<String> = dedup(rows.iter().filter_map(|r| r.permit_id.clone()).collect());
-        let permit_nos = permit_numbers(conn, permit_ids.clone())?;
+        let (payers, permit_nos) = match rows {
+            // One record (a payment, a `GET` by id): its payer's and its permit's names in one query.
+            [row] => names_of_one(conn, row)?,
+            _ => (
+                payer_names(conn, rows.iter().map(|r| r.payer_id.clone()).collect())?,
+                permit_numbers(conn, permit_ids.clone())?,
+            ),
+        };
         let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let payments = payments_by_assessment(conn, &ids)?;
         let mut redrafts = HashMap::new();

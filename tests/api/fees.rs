@@ -47,14 +47,15 @@ fn rate(source: &str, purpose: &str, class: Option<&str>, rate: &str, from: &str
         "effective_from": from, "effective_to": to})
 }
 
-/// A groundwater permit for industry, approved in January 2021 for six years, in zone `zone` if given.
+/// A groundwater permit for industry, approved in January 2021 for ten years (a shorter term would end, and the
+/// permit expire, while these tests still run), in zone `zone` if given.
 pub async fn old_permit(app: &TestApp, f: &Fees, zone: Option<&str>, purpose: &str) -> String {
     let mut body = permit_body(&f.s.holder, zone, "groundwater_deep", 500_000);
     body["purpose"] = json!(purpose);
     let p = create(app, &f.s, &body).await;
     let id = p["id"].as_str().unwrap().to_string();
     assert_eq!(act(app, &f.s.clerk, &id, "submit", json!({"effective_date": "2021-01-05"})).await.status, 200);
-    let approve = json!({"effective_date": "2021-01-10", "valid_from": "2021-01-01", "valid_to": "2026-12-31"});
+    let approve = json!({"effective_date": "2021-01-10", "valid_from": "2021-01-01", "valid_to": "2030-12-31"});
     let r = act(app, &f.s.leader, &id, "approve", approve).await;
     assert_eq!(r.status, 200, "{}", r.text);
     id

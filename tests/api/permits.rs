@@ -59,8 +59,10 @@ pub async fn act(app: &TestApp, token: &str, id: &str, action: &str, body: Value
     app.post(&format!("/api/v1/permits/{id}/{action}")).bearer(token).header("if-match", &etag).json(&body).send().await
 }
 
+/// A term that began 90 days ago: tests report for months up to two back (`today() - 40 days`, and the month before
+/// `today() - 20 days`), which a term begun 30 days ago covered only late in a month.
 pub fn approve_body() -> Value {
-    json!({"valid_from": d(today() - Days::days(30)), "valid_to": d(today() + Days::days(730))})
+    json!({"valid_from": d(today() - Days::days(90)), "valid_to": d(today() + Days::days(730))})
 }
 
 /// A new permit brought into `state` through the API.
