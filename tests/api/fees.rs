@@ -469,6 +469,7 @@ async fn payments_settle_late_fees_first_and_never_overpay(app: TestApp) {
     );
     assert_eq!(first.body["outstanding_after_fen"], 2_600_000);
     assert_eq!(first.body["payer_name"], "赤水市化工有限公司");
+    assert!(first.body["permit_no"].as_str().unwrap().starts_with('D'), "{}", first.text);
     let location = first.header("location").unwrap();
     let stored = app.get(&location).bearer(&f.finance).send().await;
     assert_eq!(stored.body["receipt_no"], "R-1");

@@ -173,6 +173,8 @@ async fn a_year_settled_billed_and_collected(app: TestApp) {
     );
     let now = app.get(&format!("/api/v1/fee-assessments/{id}")).bearer(&finance).send().await;
     assert_eq!((now.body["amount_fen"].as_i64(), now.body["status"].as_str()), (Some(579_600), Some("notified")));
+    // A surcharge names its payer and has no permit.
+    assert_eq!((&now.body["payer_name"], &now.body["permit_no"]), (&json!("赤水市天岛湖酒店有限公司"), &Value::Null));
 
     // The notice says what it charges and how.
     let notice = app.get(&format!("/api/v1/fee-assessments/{id}/notice")).bearer(&finance).send().await;
