@@ -181,10 +181,7 @@ fn postgres(payments_only: bool) {
          WHERE period = '2022-Q1'",
     )
     .unwrap();
-    // The run and the notices above leave a checkpoint's worth of dirty pages: flush them now, so that the payments
-    // are measured in the steady state rather than behind the previous job's write-back.
     conn.batch_execute("VACUUM (ANALYZE) fee_assessments").unwrap();
-    conn.batch_execute("CHECKPOINT").unwrap();
     let ids: Vec<String> = {
         #[derive(diesel::QueryableByName)]
         struct Id {

@@ -167,14 +167,19 @@ pub struct AssessmentPage {
 pub struct Context {
     config: FeeConfig,
     as_of: NaiveDate,
-    payers: HashMap<String, (String, String)>,
-    permit_nos: HashMap<String, Option<String>>,
+    payers: Payers,
+    permit_nos: PermitNos,
     payments: HashMap<String, Vec<Paid>>,
     redrafts: HashMap<String, Vec<Draft>>,
 }
 
+/// Water users' names and credit codes by id.
+pub type Payers = HashMap<String, (String, String)>;
+/// Permits' numbers by id (none before approval).
+pub type PermitNos = HashMap<String, Option<String>>;
+
 /// The names of water users (name, credit code) by id.
-pub fn payer_names(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<HashMap<String, (String, String)>> {
+pub fn payer_names(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<Payers> {
     let ids = dedup(ids);
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -185,7 +190,7 @@ pub fn payer_names(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<HashMap<S
 }
 
 /// Permit numbers by permit id.
-pub fn permit_numbers(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<HashMap<String, Option<String>>> {
+pub fn permit_numbers(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<PermitNos> {
     let ids = dedup(ids);
     if ids.is_empty() {
         return Ok(HashMap::new());
@@ -196,11 +201,7 @@ pub fn permit_numbers(conn: &mut DbConn, ids: Vec<String>) -> QueryResult<HashMa
 }
 
 /// The payer's names and the permit's number of one record, as [`payer_names`] and [`permit_numbers`] give them.
-#[allow(clippy::type_complexity)]
-fn names_of_one(
-    conn: &mut DbConn,
-    row: &AssessmentRow,
-) -> QueryResult<(HashMap<String, (String, String)>, HashMap<String, Option<String>>)> {
+fn names_of_one(conn: &mut DbConn, row: &AssessmentRow) -> QueryResult<(Payers, PermitNos)> {
     let found: Option<(String, String, Option<String>, Option<String>)> = w::table
         .left_join(p::table.on(p::id.nullable().eq(row.permit_id.clone())))
         .filter(w::id.eq(&row.payer_id))
